@@ -1,0 +1,90 @@
+"""Shared CLI plumbing: common options, output (rich tables or JSON), backend opening."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+#: Environment variable selecting the backend when --backend is not given.
+BACKEND_ENV = "MALI_UIO_BACKEND"
+BACKENDS = ("auto", "sim", "uio", "vfio", "devmem")
+
+
+def add_backend_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=None,
+        help=f"hardware backend (default: ${BACKEND_ENV} or 'auto': uio if a GPU node exists, else sim)",
+    )
+
+
+def add_json_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+
+
+def add_common_options(parser: argparse.ArgumentParser, *, backend: bool = True, json_out: bool = True) -> None:
+    """Options every subcommand accepts after its name."""
+    if backend:
+        add_backend_option(parser)
+    if json_out:
+        add_json_option(parser)
+
+
+def selected_backend(args: argparse.Namespace) -> str:
+    return getattr(args, "backend", None) or os.environ.get(BACKEND_ENV) or "auto"
+
+
+def console(stderr: bool = False) -> Console:
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def print_json(obj: Any) -> None:
+    json.dump(obj, sys.stdout, indent=2, default=_json_default)
+    sys.stdout.write("\n")
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    if hasattr(obj, "__dataclass_fields__"):
+        import dataclasses
+
+        return dataclasses.asdict(obj)
+    if isinstance(obj, (set, frozenset, tuple)):
+        return list(obj)
+    if isinstance(obj, bytes):
+        return obj.hex()
+    return str(obj)
+
+
+def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
+    t = Table(title=title, show_lines=False, header_style="bold")
+    for col in columns:
+        t.add_column(col)
+    for row in rows:
+        t.add_row(*(str(c) for c in row))
+    return t
+
+
+def emit(args: argparse.Namespace, data: Any, render: Callable[[Console], None]) -> None:
+    """Print ``data`` as JSON with --json, else call ``render`` with a rich console."""
+    if getattr(args, "json", False):
+        print_json(data)
+    else:
+        render(console())
+
+
+def parse_int(text: str) -> int:
+    """Parse a decimal or 0x-prefixed integer for argparse (``type=parse_int``)."""
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
