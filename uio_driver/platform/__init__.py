@@ -69,8 +69,9 @@ def _open_auto(**options: Any) -> Platform:
     from .uio import UioPlatform, find_gpu_uio_nodes
 
     uio_opts = _pick(options, UioPlatform.OPTIONS)
-    nodes = find_gpu_uio_nodes(**_pick(uio_opts, ("sysfs_root",)))
-    if nodes:
+    nodes = find_gpu_uio_nodes(**_pick(uio_opts, ("sysfs_root", "prefix")))
+    # IRQ-only nodes (a /dev/mem setup) are not enough: the uio backend needs the register map.
+    if any(node.gpu_map is not None for node in nodes.values()):
         platform: Platform = UioPlatform.discover(**uio_opts)
         platform.notes.insert(0, "backend auto: GPU UIO node found, using the uio backend")
         return platform

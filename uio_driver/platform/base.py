@@ -71,10 +71,7 @@ class MmioRegion(abc.ABC):
             lo = self.read32(offset)
             if self.read32(offset + 4) == hi:
                 return (hi << 32) | lo
-        raise MaliError(
-            f"{self.name}: 64-bit register at {offset:#x} kept tearing after {max_retries} reads",
-            offset=offset,
-        )
+        raise _torn(self.name, offset, max_retries)
 
     def write64(self, offset: int, value: int) -> None:
         """Write a split 64-bit register: LO first, then HI (panthor's order)."""
@@ -110,6 +107,12 @@ class MmioRegion(abc.ABC):
         """Release the mapping (optional)."""
 
 
+def _torn(region: str, offset: int, retries: int) -> MaliError:
+    return MaliError(
+        f"{region}: 64-bit register at {offset:#x} kept tearing after {retries} reads", offset=offset
+    )
+
+
 class MappedMmioRegion(MmioRegion):
     """Fast MMIO over a mapped buffer (an ``mmap`` of /dev/uioN, /dev/mem or a vfio region).
 
@@ -120,12 +123,14 @@ class MappedMmioRegion(MmioRegion):
 
     def __init__(self, name: str, buffer: object, size: int | None = None,
                  phys_base: int | None = None, offset: int = 0, writable: bool = True) -> None:
-        view = memoryview(buffer)  # type: ignore[arg-type]
+        # Work in bytes whatever the exporter's format (a uint32 array would otherwise be sliced
+        # in items, not bytes).
+        view = memoryview(buffer).cast("B")  # type: ignore[arg-type]
         if view.readonly and writable:
             raise InvalidArgument(f"{name}: buffer is read-only but a writable region was requested")
         if size is None:
             size = view.nbytes - offset
-        if size <= 0 or size & 3 or offset & 3 or offset + size > view.nbytes:
+        if size <= 0 or size & 3 or offset < 0 or offset & 3 or offset + size > view.nbytes:
             raise InvalidArgument(
                 f"{name}: region offset {offset:#x} size {size:#x} does not fit the "
                 f"{view.nbytes:#x}-byte mapping in 32-bit words"
@@ -134,6 +139,7 @@ class MappedMmioRegion(MmioRegion):
         self.size = size
         self.phys_base = phys_base
         self.writable = writable
+        self.closed = False
         self._view = view
         words = view[offset : offset + size]
         # A read-only region gets a read-only view: stores then fail inside memoryview itself,
@@ -145,7 +151,8 @@ class MappedMmioRegion(MmioRegion):
             if offset & 3 or offset < 0:
                 raise IndexError
             return self._words[offset >> 2]
-        except (IndexError, TypeError):
+        except (IndexError, TypeError, ValueError):
+            self._check_open()
             self.check_offset(offset)
             raise
 
@@ -158,8 +165,41 @@ class MappedMmioRegion(MmioRegion):
             self._refuse_write(offset, value)
             raise
 
+    def read64(self, offset: int, *, max_retries: int = 16) -> int:
+        """Same HI, LO, HI protocol as :meth:`MmioRegion.read64`, on the pre-cast words.
+
+        One cheap check per call instead of three method calls plus a full offset check
+        (about 3x faster; ``bench mmio`` measures it).
+        """
+        words = self._words
+        try:
+            if offset & 3 or offset < 0:
+                raise IndexError
+            i = offset >> 2
+            # First attempt inline (the common case); a range() loop here costs ~100 ns per call.
+            hi = words[i + 1]
+            lo = words[i]
+            if words[i + 1] == hi:
+                return (hi << 32) | lo
+        except (IndexError, TypeError, ValueError):
+            self._check_open()
+            self.check_offset(offset)
+            self.check_offset(offset + 4)
+            raise
+        for _ in range(max_retries - 1):
+            hi = words[i + 1]
+            lo = words[i]
+            if words[i + 1] == hi:
+                return (hi << 32) | lo
+        raise _torn(self.name, offset, max_retries)
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise DeviceNotFound(f"{self.name}: MMIO region used after close()")
+
     def _refuse_write(self, offset: int, value: object) -> None:
         """Slow path of :meth:`write32`: turn the failure into a project error."""
+        self._check_open()
         self.check_offset(offset)
         if not self.writable:
             raise AccessDenied(
@@ -169,6 +209,7 @@ class MappedMmioRegion(MmioRegion):
         self.check_value(value, offset, self.name)  # type: ignore[arg-type]
 
     def close(self) -> None:
+        self.closed = True
         self._words.release()
         self._view.release()
 
@@ -217,7 +258,8 @@ class Clock(abc.ABC):
         Raises:
             Timeout: naming ``what`` and the time waited.
         """
-        if not timeout >= 0 or not interval > 0:
+        # Bounded waits only: an infinite timeout would also overflow the integer deadline.
+        if not 0 <= timeout < float("inf") or not interval > 0:
             raise InvalidArgument(f"poll({what}): timeout {timeout} / interval {interval} invalid")
         deadline = self.now_ns() + int(round(timeout * 1e9))
         while True:
@@ -282,7 +324,7 @@ class IrqLine(abc.ABC):
 # --------------------------------------------------------------------------------------------
 
 
-class Platform(abc.ABC):
+class Platform(abc.ABC):  # noqa: B024 - abstract by intent; backends fill the attributes
     """Everything the driver may touch: MMIO regions, DMA memory, IRQ lines and a clock."""
 
     #: Backend name: "sim", "uio", "vfio", "devmem".

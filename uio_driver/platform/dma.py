@@ -14,12 +14,12 @@ ufunc loops when ``device_memory`` is set.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import BadAddress, InvalidArgument, OutOfMemory
+from ..errors import BadAddress, DeviceNotFound, InvalidArgument, OutOfMemory
 
 PAGE_SIZE = 4096
 
@@ -72,7 +72,7 @@ class DmaBuffer:
 
     def write(self, offset: int, data: bytes | bytearray | memoryview | np.ndarray) -> None:
         """Copy ``data`` into the buffer at byte ``offset``."""
-        src = np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8)
+        src = np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8)  # type: ignore[arg-type]
         self._check_range(offset, src.size)
         dst = np.frombuffer(self.view, dtype=np.uint8, count=src.size, offset=offset)
         if self.allocator.device_memory:
@@ -169,7 +169,7 @@ class DmaAllocator:
         self._live: dict[int, DmaBuffer] = {}
         self._live_starts: list[int] = []
         #: Optional observer called as on_sync(phys, size) by DmaBuffer.sync_for_device.
-        self.on_sync = None  # type: ignore[var-annotated]
+        self.on_sync: Callable[[int, int], None] | None = None
         self.closed = False
 
     # -- allocation ---------------------------------------------------------------------------
@@ -182,6 +182,8 @@ class DmaAllocator:
             OutOfMemory: no free extent is large enough (nothing is changed).
         """
         align = self.page_size if align is None else align
+        if self.closed:
+            raise DeviceNotFound(f"{self.name}: allocator is closed")
         if not isinstance(size, int) or size <= 0:
             raise InvalidArgument(f"{self.name}: cannot allocate {size!r} bytes")
         if align <= 0 or align & (align - 1) or align < self.page_size:
@@ -282,4 +284,10 @@ class DmaAllocator:
         return tuple(self._free), tuple(self._live_starts)
 
     def close(self) -> None:
+        """Stop allocating and drop this allocator's export of the backing buffer.
+
+        Releasing the view lets a backend unmap the carveout (``mmap.close`` refuses while any
+        export is alive). Buffers still held by callers keep their own views.
+        """
         self.closed = True
+        self._view.release()
