@@ -69,6 +69,13 @@ def _check_regs(cs_reg_count: int, sb_slot_count: int) -> int:
     return cs_reg_count - UNPRESERVED_CS_REG_COUNT
 
 
+def _check_profiling(profiling: object) -> JobProfiling:
+    # Compare as plain ints: ~ on an IntFlag inverts within the defined members only.
+    if isinstance(profiling, bool) or not isinstance(profiling, int) or not 0 <= int(profiling) <= 3:
+        raise InvalidArgument(f"profiling must be a JobProfiling mask (0..3), got {profiling!r}")
+    return JobProfiling(int(profiling))
+
+
 def _profile(cs: CsBuilder, mask: JobProfiling, slot: int, addr_reg: int, val_reg: int, after: bool) -> None:
     # panthor_sched.c: cycle_reg = addr_reg, time_reg = val_reg; STORE_STATE with wait mask 0,
     # signal slot 0 and offset 0 writes the sample straight to the MOVE48'd address.
@@ -122,9 +129,7 @@ def panthor_job_instructions(
     _check_int("stream_size", stream_size, 1 << 32, 8)
     _check_int("sync_addr", sync_addr, _VA_LIMIT, 8)
     _check_int("latest_flush", latest_flush, 1 << 32)
-    if isinstance(profiling, bool) or not isinstance(profiling, int) or profiling & ~JobProfiling.ALL:
-        raise InvalidArgument(f"profiling must be a JobProfiling mask (0..3), got {profiling!r}")
-    mask = JobProfiling(profiling)
+    mask = _check_profiling(profiling)
     if mask:
         _check_int("profiling_slot_addr", profiling_slot_addr, _VA_LIMIT - PROFILING_SLOT_SIZE, 8)
     if (stream_size == 0) != (stream_addr == 0):
@@ -161,9 +166,8 @@ def job_instruction_count(profiling: JobProfiling | int = JobProfiling.DISABLED)
     Raises:
         InvalidArgument: ``profiling`` is not a JobProfiling mask.
     """
-    if isinstance(profiling, bool) or not isinstance(profiling, int) or profiling & ~JobProfiling.ALL:
-        raise InvalidArgument(f"profiling must be a JobProfiling mask (0..3), got {profiling!r}")
-    count = 11 + 4 * bin(int(profiling)).count("1")  # 11 fixed + (MOVE48 + STORE_STATE) x before/after
+    mask = _check_profiling(profiling)
+    count = 11 + 4 * bin(int(mask)).count("1")  # 11 fixed + (MOVE48 + STORE_STATE) x before/after
     return -(-count // INSTRS_PER_CACHE_LINE) * INSTRS_PER_CACHE_LINE
 
 
