@@ -29,7 +29,8 @@ def main(argv: list[str] | None = None) -> int:
         for c in cases:
             met = "met" if c.extra.get("goal_met") else "MISSED"
             print(f"{c.case:8s} ours {bench.format_time(c.ours):>9s}  {c.baseline_name}: "
-                  f"{bench.format_time(c.baseline):>9s}  speedup {c.speedup or 0:.1f}x  goal {c.goal} ({met})")
+                  f"{bench.format_time(c.baseline):>9s}  speedup {c.speedup or 0:.1f}x  "
+                  f"goal {c.goal} ({met})")
     missed = [c.case for c in cases if not c.extra.get("goal_met")]
     if args.check and missed:
         print(f"goal missed: {', '.join(missed)}", file=sys.stderr)
