@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 
+import numpy as np
 import pytest
 
 from uio_driver.csf import (
@@ -198,6 +199,17 @@ def test_register_count_checks() -> None:
         small.move32(64, 0)
     with pytest.raises(InvalidArgument, match="d62"):
         CsBuilder(reg_count=63).move48(62, 0)  # r63 would be outside
+
+
+def test_numpy_integers_are_range_checked() -> None:
+    cs = CsBuilder()
+    cs.move32(np.int64(5), np.uint32(7))
+    assert cs.words() == [0x02050000_00000007]
+    with pytest.raises(InvalidArgument, match="96-register"):
+        cs.move32(np.int64(200), 0)  # fits the 8-bit field but not the register file
+    with pytest.raises(InvalidArgument, match="scoreboard"):
+        cs.flush_cache2(0, wait_mask=np.int64(0x100))
+    assert len(cs) == 1
 
 
 def test_odd_pairs_refused() -> None:

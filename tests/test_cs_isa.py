@@ -301,3 +301,9 @@ def test_words_bytes_little_endian() -> None:
         words_from_bytes(bytes(12))
     with pytest.raises(InvalidArgument):
         words_to_bytes([1 << 64])
+
+
+def test_instructions_compare_and_hash_by_content() -> None:
+    a, b = decode(0x022A0000_DEADBEEF), decode(0x022A0000_DEADBEEF)
+    assert a == b and len({a, b, decode(0)}) == 2
+    assert a.to_dict()["fields"] == {"destination": 42, "immediate": 0xDEADBEEF}

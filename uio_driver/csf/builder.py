@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +61,13 @@ class Label:
         return self.target is not None
 
 
+def _as_int(value: Any) -> int | None:
+    """The integer value of ``value`` (Python or NumPy integer), None for anything else."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        return None
+    return int(value)
+
+
 def _check_count(what: str, value: Any, lo: int, hi: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
         raise InvalidArgument(f"{what} must be an integer in [{lo}, {hi}], got {value!r}")
@@ -91,46 +99,42 @@ class CsBuilder:
 
     # --- core -------------------------------------------------------------------------------------
 
+    def _outside(self, what: str, first: int, last: int, value: int) -> InvalidArgument:
+        regs = f"r{first}" if first == last else f"r{first}..r{last}"
+        return InvalidArgument(f"{what}: {regs} outside the {self.reg_count}-register CS file", value=value)
+
     def _check_registers(self, defn: InstrDef, fields: dict[str, Any]) -> None:
+        # Values that are not integers are left for encode() to refuse with its own message.
         for f in defn.fields:
-            value = fields.get(f.name, f.default)
-            if f.kind not in (FieldKind.REG, FieldKind.REG64) or not isinstance(value, int):
-                continue  # type errors are reported by encode()
-            top = value + (1 if f.kind is FieldKind.REG64 else 0)
-            if top >= self.reg_count:
-                shown = f"d{value} (r{value}:r{top})" if f.kind is FieldKind.REG64 else f"r{value}"
-                raise InvalidArgument(
-                    f"{defn.mnemonic}.{f.name}: register {shown} outside the "
-                    f"{self.reg_count}-register CS file",
-                    value=value,
-                )
-        # Register ranges implied by a base register plus a mask or a count.
-        base = fields.get("base_register")
-        if defn.mnemonic in ("LOAD_MULTIPLE", "STORE_MULTIPLE") and isinstance(base, int):
-            mask = fields.get("mask", 0)
-            if isinstance(mask, int) and mask > 0 and base + mask.bit_length() - 1 >= self.reg_count:
-                raise InvalidArgument(
-                    f"{defn.mnemonic}: mask {mask:#x} from r{base} reaches r{base + mask.bit_length() - 1}, "
-                    f"outside the {self.reg_count}-register CS file", value=mask,
-                )
-        count = fields.get("register_count", 0)
-        if defn.mnemonic == "TRACE_POINT" and isinstance(base, int) and isinstance(count, int) and count > 0:
-            if base + count > self.reg_count:
-                raise InvalidArgument(
-                    f"TRACE_POINT: r{base}..r{base + count - 1} outside the {self.reg_count}-register CS file"
-                )
+            reg = _as_int(fields.get(f.name, f.default))
+            if f.kind not in (FieldKind.REG, FieldKind.REG64) or reg is None:
+                continue
+            last = reg + (1 if f.kind is FieldKind.REG64 else 0)
+            if last >= self.reg_count:
+                name = f"d{reg}" if f.kind is FieldKind.REG64 else f"r{reg}"
+                raise self._outside(f"{defn.mnemonic}.{f.name} {name}", reg, last, reg)
+        # Register ranges implied by a base register plus a mask (LDM/STM) or a count (TRACE_POINT).
+        base = _as_int(fields.get("base_register"))
+        if base is None:
+            return
+        multiple = defn.mnemonic in ("LOAD_MULTIPLE", "STORE_MULTIPLE")
+        mask = _as_int(fields.get("mask", 0)) if multiple else None
+        if mask is not None and mask > 0 and base + mask.bit_length() - 1 >= self.reg_count:
+            raise self._outside(f"{defn.mnemonic} mask {mask:#x}", base, base + mask.bit_length() - 1, mask)
+        count = _as_int(fields.get("register_count", 0)) if defn.mnemonic == "TRACE_POINT" else None
+        if count is not None and count > 0 and base + count > self.reg_count:
+            raise self._outside("TRACE_POINT", base, base + count - 1, count)
 
     def _check_scoreboards(self, defn: InstrDef, fields: dict[str, Any]) -> None:
-        limit = 1 << self.sb_slot_count
-        mask = fields.get("wait_mask", 0)
-        if isinstance(mask, int) and not isinstance(mask, bool) and mask >= limit:
+        mask = _as_int(fields.get("wait_mask", 0))
+        if mask is not None and mask >= 1 << self.sb_slot_count:
             raise InvalidArgument(
                 f"{defn.mnemonic}.wait_mask {mask:#x} names scoreboard entries beyond the "
                 f"{self.sb_slot_count} this CS has", value=mask,
             )
         for name in ("signal_slot", "endpoint_entry", "other_entry"):
-            slot = fields.get(name, 0)
-            if isinstance(slot, int) and not isinstance(slot, bool) and slot >= self.sb_slot_count:
+            slot = _as_int(fields.get(name, 0))
+            if slot is not None and slot >= self.sb_slot_count:
                 raise InvalidArgument(
                     f"{defn.mnemonic}.{name} {slot} is not one of the "
                     f"{self.sb_slot_count} scoreboard entries",

@@ -483,6 +483,9 @@ class Instruction:
     reserved_bits: int = 0
     problems: tuple[str, ...] = ()
 
+    def __hash__(self) -> int:
+        return hash(self.word)  # fields is a mapping (unhashable); the word determines the rest
+
     @property
     def known(self) -> bool:
         """True if the opcode is a defined v10 instruction."""

@@ -76,6 +76,23 @@ def _check_profiling(profiling: object) -> JobProfiling:
     return JobProfiling(int(profiling))
 
 
+def _check_job_args(stream_addr: int, stream_size: int, sync_addr: int, latest_flush: int,
+                    profiling: object, profiling_slot_addr: int) -> JobProfiling:
+    _check_int("stream_addr", stream_addr, _VA_LIMIT, 64)
+    _check_int("stream_size", stream_size, 1 << 32, 8)
+    _check_int("sync_addr", sync_addr, _VA_LIMIT, 8)
+    _check_int("latest_flush", latest_flush, 1 << 32)
+    mask = _check_profiling(profiling)
+    if mask:
+        _check_int("profiling_slot_addr", profiling_slot_addr, _VA_LIMIT - PROFILING_SLOT_SIZE, 8)
+    if (stream_size == 0) != (stream_addr == 0):
+        # panthor_job_create: a zero size goes with a zero address and vice versa (EINVAL).
+        raise InvalidArgument(
+            f"stream_addr {stream_addr:#x} and stream_size {stream_size} must both be zero or both non-zero"
+        )
+    return mask
+
+
 def _profile(cs: CsBuilder, mask: JobProfiling, slot: int, addr_reg: int, val_reg: int, after: bool) -> None:
     # panthor_sched.c: cycle_reg = addr_reg, time_reg = val_reg; STORE_STATE with wait mask 0,
     # signal slot 0 and offset 0 writes the sample straight to the MOVE48'd address.
@@ -125,18 +142,7 @@ def panthor_job_instructions(
     """
     addr_reg = _check_regs(cs_reg_count, sb_slot_count)
     val_reg = addr_reg + 2
-    _check_int("stream_addr", stream_addr, _VA_LIMIT, 64)
-    _check_int("stream_size", stream_size, 1 << 32, 8)
-    _check_int("sync_addr", sync_addr, _VA_LIMIT, 8)
-    _check_int("latest_flush", latest_flush, 1 << 32)
-    mask = _check_profiling(profiling)
-    if mask:
-        _check_int("profiling_slot_addr", profiling_slot_addr, _VA_LIMIT - PROFILING_SLOT_SIZE, 8)
-    if (stream_size == 0) != (stream_addr == 0):
-        # panthor_job_create: a zero size goes with a zero address and vice versa (EINVAL).
-        raise InvalidArgument(
-            f"stream_addr {stream_addr:#x} and stream_size {stream_size} must both be zero or both non-zero"
-        )
+    mask = _check_job_args(stream_addr, stream_size, sync_addr, latest_flush, profiling, profiling_slot_addr)
     if stream_size == 0:
         return []
 
