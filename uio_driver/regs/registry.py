@@ -1,6 +1,6 @@
 """The whole register database: blocks, the flat register list and name/offset lookup.
 
-Block names (stable; documented in docs/architecture.md's register-database section):
+Block names (stable; other modules may rely on them):
 ``GPU_CONTROL`` (0x0000), ``JOB_CONTROL`` (0x1000), ``MMU`` (0x2000, IRQ registers), ``AS0``..``AS7``
 (0x2400 + n*0x40), ``USER`` (0x10000) and ``DOORBELL`` (0x80000, 24 pages). A register's ``block``
 attribute is one of these names.
