@@ -138,8 +138,9 @@ COMMAND_FIELDS = (Field("COMMAND", 7, 0, "AS command", enum_map(AsCommand)),)
 FAULTSTATUS_FIELDS = (
     Field("EXCEPTION_TYPE", 7, 0, "MMU fault exception type", MMU_EXCEPTION_TYPES, PROVENANCE_MMU),
     Field("ACCESS_TYPE", 9, 8, "access that faulted", enum_map(AccessType), PROVENANCE_MMU),
-    Field("DECODER_FAULT", 10, 10, "bus faults: 1 = decoder fault, 0 = slave fault (panthor message)",
-          {0: "SLAVE_FAULT", 1: "DECODER_FAULT"}, PROVENANCE_MMU),
+    # Only meaningful for bus faults, so no enum: a 0 on a translation fault is not a "slave fault".
+    Field("DECODER_FAULT", 10, 10, "bus faults only: 1 = decoder fault, 0 = slave fault (panthor message)",
+          provenance=PROVENANCE_MMU),
     Field("SOURCE_ID", 31, 16, "internal requester (block/core) of the access", provenance=PROVENANCE_MMU),
 )
 
