@@ -113,6 +113,8 @@ class FakeSysfs:
         node_name = f"{name}@{maps[0].addr:x}" if maps else name
         plat_name = f"{maps[0].addr:x}.{name}" if maps else name
         plat = self.sys / "devices" / "platform" / plat_name
+        if plat.exists():
+            plat = plat.with_name(f"{plat_name}.{n}")
         uio_dir = plat / "uio" / f"uio{n}"
         uio_dir.mkdir(parents=True)
         (uio_dir / "name").write_text(name + "\n")
@@ -130,6 +132,8 @@ class FakeSysfs:
         os.symlink(os.path.relpath(uio_dir, class_dir), class_dir / f"uio{n}")
         if of_node:
             of = self.sys / "firmware" / "devicetree" / "base" / node_name
+            if of.exists():  # same-named nodes (a misconfiguration under test): keep both
+                of = of.with_name(f"{node_name}-{n}")
             of.mkdir(parents=True)
             if compatible is not None:
                 (of / "compatible").write_bytes(b"".join(c.encode() + b"\0" for c in compatible))

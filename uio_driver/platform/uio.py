@@ -211,13 +211,17 @@ def _list_uio(sysfs_root: str) -> list[tuple[str, str, str | None]]:
     if os.path.realpath(sysfs_root) == "/sys":
         entries = _list_uio_pyudev()
     if entries is None:
-        class_dir = os.path.join(sysfs_root, "class", "uio")
-        try:
-            names = os.listdir(class_dir)
-        except (FileNotFoundError, NotADirectoryError):
-            names = []
-        entries = [(n, os.path.join(class_dir, n), None) for n in names if _UIO_DIR.match(n)]
+        entries = _walk_uio_class(sysfs_root)
     return sorted(entries, key=lambda e: int(e[0][3:]) if _UIO_DIR.match(e[0]) else 1 << 30)
+
+
+def _walk_uio_class(sysfs_root: str) -> list[tuple[str, str, str | None]]:
+    class_dir = os.path.join(sysfs_root, "class", "uio")
+    try:
+        names = os.listdir(class_dir)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return [(n, os.path.join(class_dir, n), None) for n in names if _UIO_DIR.match(n)]
 
 
 def _list_uio_pyudev() -> list[tuple[str, str, str | None]] | None:
