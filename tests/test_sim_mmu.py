@@ -299,3 +299,12 @@ def test_reset_drops_as_state_and_faults(sim_platform):
     p.clock.sleep(1e-3)
     assert mmu.live_config(0) == AsConfig() and mmu.pending_config(0) == AsConfig()
     assert (m.read32(as_reg(0, 0x1C)), m.read32(as_reg(0, 0x20)), m.read32(0x2000)) == (0, 0, 0)
+
+
+def test_lock_region_contains_and_overlaps():
+    region = LockRegion(0x40000, 0x20000)  # [0x40000, 0x60000)
+    assert region.contains(0x40000) and region.contains(0x5FFFF)
+    assert not region.contains(0x60000) and not region.contains(0x3FFFF)
+    assert region.overlaps(0x3F000, 0x2000) and region.overlaps(0x5F000, 0x10000)
+    assert not region.overlaps(0x60000, 0x1000) and not region.overlaps(0x3F000, 0x1000)
+    assert not region.overlaps(0x50000, 0)

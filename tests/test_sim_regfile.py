@@ -72,7 +72,15 @@ def test_write_to_read_only_register_raises_naming_it_and_changes_nothing(sim_pl
     assert sim_platform.mmio.read32(0x000) == 0xA8670005
 
 
-@pytest.mark.parametrize("offset", [0x02C, 0x034, 0x03C, 0x160, 0x220, 0x704, 0x10000, 0x241C, 0x2428])
+def test_jm_latest_flush_reads_zero_on_csf(sim_platform):
+    m = sim_platform.mmio
+    m.write32(0x030, 0x304)
+    sim_platform.clock.sleep(1e-3)
+    assert m.read32(0x10000) == 1  # the CSF flush ID lives in the USER page (§1.11)...
+    assert m.read32(0x038) == 0  # ... not at the JM offset 0x038 (§1.1)
+
+
+@pytest.mark.parametrize("offset", [0x02C, 0x034, 0x038, 0x03C, 0x160, 0x220, 0x704, 0x10000, 0x241C, 0x2428])
 def test_every_kind_of_ro_register_refuses_writes(sim_platform, offset):
     with pytest.raises(SimProtocolError) as info:
         sim_platform.mmio.write32(offset, 1)
@@ -87,7 +95,6 @@ def test_write_only_registers_read_as_zero(sim_platform, offset):
 
 @pytest.mark.parametrize("offset", [
     0x00C + 0x1000 + 0x10,  # JOB_CONTROL beyond the IRQ registers (0x101C)
-    0x038,  # JM-only LATEST_FLUSH: on CSF it moved to the USER page (§1.1)
     0x2010,  # MMU block beyond the IRQ registers
     0x242C,  # AS0 +0x2C is unused (§3.2)
     0x2600,  # AS8: not present on G610 (AS_PRESENT = 0xFF)

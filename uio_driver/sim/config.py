@@ -83,6 +83,10 @@ class SimConfig:
             (reference §7: unverified on hardware; panthor relies on it, so the default is True).
         num_doorbells: number of doorbell pages decoded (1..24).
 
+    Identification values, clocks and delays are read on every use, so a test may change them on
+    the live model; ``as_present`` and ``num_doorbells`` shape the register map and are sampled
+    when the model is built.
+
     Every default delay is far below panthor's timeouts (100 ms reset/flush/AS, 20 ms L2), so no
     driver timeout fires unless a fault hook is set (reference §7 "Time").
     """

@@ -150,6 +150,9 @@ class GpuControl:
         regs += [
             Register("GPU_COMMAND", 0x030, Access.WO, validate=self._check_command, on_write=self._command),
             Register("GPU_STATUS", 0x034, Access.RO, on_read=self.status),
+            # §1.1: JM GPUs keep the flush ID here; on CSF it moved to the USER page (0x10000), so
+            # this reads 0 [inferred] — the register exists in the map, it is just not used on G610.
+            Register("LATEST_FLUSH_JM", 0x038, Access.RO),
             Register("GPU_FAULTSTATUS", 0x03C, Access.RO, on_read=lambda: self.faultstatus),
             Register("PWR_KEY", 0x050, Access.WO),
             Register("MCU_STATUS", 0x704, Access.RO, on_read=lambda: self.mcu_status),

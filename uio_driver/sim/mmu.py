@@ -78,9 +78,13 @@ class LockRegion:
     def end(self) -> int:
         return self.base + self.size
 
-    def contains(self, va: int, size: int = 1) -> bool:
-        """True when ``[va, va + size)`` overlaps the region."""
-        return va < self.end and self.base < va + size
+    def contains(self, va: int) -> bool:
+        """True when address ``va`` lies in the region."""
+        return self.base <= va < self.end
+
+    def overlaps(self, va: int, size: int) -> bool:
+        """True when ``[va, va + size)`` shares at least one byte with the region."""
+        return size > 0 and va < self.end and self.base < va + size
 
 
 def lock_region_from_lockaddr(lockaddr: int) -> LockRegion:
