@@ -68,7 +68,7 @@ def _json_default(obj: Any) -> Any:
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
     t = Table(title=title, show_lines=False, header_style="bold")
     for col in columns:
-        t.add_column(col)
+        t.add_column(col, overflow="fold")
     for row in rows:
         t.add_row(*(str(c) for c in row))
     return t
@@ -88,3 +88,16 @@ def parse_int(text: str) -> int:
         return int(text, 0)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+
+
+def open_backend(args: argparse.Namespace, **options: Any) -> Any:
+    """Open the platform selected by --backend / $MALI_UIO_BACKEND and report the choice on stderr."""
+    from ..platform import open_platform
+
+    platform = open_platform(selected_backend(args), **options)
+    err = console(stderr=True)
+    for note in platform.notes:
+        err.print(f"[dim]{note}[/dim]")
+    if not platform.notes:
+        err.print(f"[dim]backend: {platform.name}{' (simulated GPU)' if platform.simulated else ''}[/dim]")
+    return platform

@@ -28,7 +28,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{commands.__name__}.{info.name}")
+        try:
+            module = importlib.import_module(f"{commands.__name__}.{info.name}")
+        except Exception as err:  # one broken command must not take the others down
+            print(f"mali-uio: warning: command module {info.name} failed to load: {err}", file=sys.stderr)
+            continue
         register = getattr(module, "register", None)
         if register is not None:
             register(sub)

@@ -9,6 +9,8 @@ reference marks as coming from Mesa's drm-shim dump are secondary and say so in 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 # Commands, enums and field tables are re-exported so users need only this module.
 from .gpu_command import (  # noqa: F401
     CACHE_CLEAN,
@@ -122,6 +124,8 @@ GPU_STATUS = _reg("GPU_STATUS", 0x034, RO, "GPU status flags", GPU_STATUS_FIELDS
 LATEST_FLUSH_JM = _reg("LATEST_FLUSH_JM", 0x038, RO,
                        "JM-only flush ID; not used on CSF (the flush ID is USER page LATEST_FLUSH, 0x10000)",
                        value("flush ID (JM GPUs only)"), None, P_MAP + "; CSF non-use [inferred]")
+# Not implemented on CSF: dumps and the simulator leave it alone.
+LATEST_FLUSH_JM = replace(LATEST_FLUSH_JM, csf=False)
 GPU_FAULTSTATUS = _reg("GPU_FAULTSTATUS", 0x03C, RO, "GPU (non-MMU) fault status", GPU_FAULTSTATUS_FIELDS, 0,
                        "ref §1.7; kbase mali_kbase_gpu_regmap_csf.h")
 GPU_FAULTADDRESS_LO, GPU_FAULTADDRESS_HI, GPU_FAULTADDRESS = _pair(

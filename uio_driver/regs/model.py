@@ -252,6 +252,8 @@ class Register:
         block: name of the :class:`RegisterBlock` it belongs to ("" for layout-only declarations).
         width: 32 for MMIO registers, 64 for pair views, 8/16 for layouts of sub-words.
         provenance: source files the facts come from (as the reference names them).
+        csf: False for registers that exist only on pre-CSF (job manager) GPUs; a CSF GPU such
+            as the G610 does not implement them, so dumps skip them.
     """
 
     name: str
@@ -263,6 +265,7 @@ class Register:
     block: str = ""
     width: int = 32
     provenance: str = ""
+    csf: bool = True
 
     def __post_init__(self) -> None:
         if not _NAME_RE.match(self.name):

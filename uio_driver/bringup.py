@@ -1,0 +1,125 @@
+"""Staged bring-up (style rule 23): identify → reset → interrupts → L2 → flush → ...
+
+Each stage can run alone and is timed twice: host CPU time and platform time (virtual on the
+simulator). A failing stage raises its :class:`~uio_driver.errors.MaliError` with ``stage`` set, so
+the CLI prints a greppable ``MALI_UIO_FAIL stage=...`` line.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import InvalidArgument, MaliError
+from .gpu import Gpu
+from .platform.base import Platform
+
+
+@dataclass
+class StageResult:
+    """Outcome of one bring-up stage."""
+
+    name: str
+    description: str
+    host_seconds: float
+    device_seconds: float
+    detail: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"stage": self.name, "description": self.description, "host_s": self.host_seconds,
+                "device_s": self.device_seconds, "detail": self.detail, **({"data": self.data} if self.data else {})}
+
+
+StageFn = Callable[["Bringup"], "tuple[str, dict[str, Any]] | str"]
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    description: str
+    run: StageFn
+
+
+def _identify(b: Bringup) -> tuple[str, dict[str, Any]]:
+    info = b.gpu.probe()
+    return (f"{info.name} GPU_ID {info.gpu_id:#010x} arch {'.'.join(map(str, info.arch))}, "
+            f"{info.shader_core_count} cores, {info.address_spaces} AS", info.to_dict())
+
+
+def _reset(b: Bringup) -> str:
+    b.gpu.soft_reset()
+    return "soft reset completed (RESET_COMPLETED)"
+
+
+def _interrupts(b: Bringup) -> str:
+    b.gpu.enable_interrupts()
+    return f"GPU IRQ mask {b.gpu.irq.mask_of('gpu'):#x}"
+
+
+def _l2(b: Bringup) -> str:
+    b.gpu.power_on_l2()
+    return "L2 powered and ready"
+
+
+def _flush(b: Bringup) -> str:
+    b.gpu.flush_caches()
+    return "caches cleaned and invalidated (FLUSH_CACHES 0x23304)"
+
+
+#: The stages in order. Later layers (MMU, firmware, scheduler) append theirs.
+STAGES: list[Stage] = [
+    Stage("identify", "read identification registers", _identify),
+    Stage("reset", "soft reset", _reset),
+    Stage("interrupts", "program GPU interrupt mask", _interrupts),
+    Stage("l2", "power on the L2 cache", _l2),
+    Stage("flush", "flush GPU caches", _flush),
+]
+
+
+class Bringup:
+    """Runs bring-up stages against one platform and keeps the driver objects they create."""
+
+    def __init__(self, platform: Platform, stages: Iterable[Stage] | None = None) -> None:
+        self.platform = platform
+        self.gpu = Gpu(platform)
+        self.stages = list(STAGES if stages is None else stages)
+        self.results: list[StageResult] = []
+        #: Objects later stages leave for the caller (e.g. "firmware", "mcu_vm").
+        self.objects: dict[str, Any] = {}
+
+    def stage_names(self) -> list[str]:
+        return [s.name for s in self.stages]
+
+    def run(self, until: str | None = None,
+            on_result: Callable[[StageResult], None] | None = None,
+            on_start: Callable[[Stage], None] | None = None) -> list[StageResult]:
+        """Run every stage in order (up to and including ``until``)."""
+        if until is not None and until not in self.stage_names():
+            raise InvalidArgument(f"unknown bring-up stage {until!r}; stages: {', '.join(self.stage_names())}")
+        for stage in self.stages:
+            if on_start:
+                on_start(stage)
+            result = self.run_stage(stage)
+            if on_result:
+                on_result(result)
+            if stage.name == until:
+                break
+        return self.results
+
+    def run_stage(self, stage: Stage) -> StageResult:
+        clock = self.platform.clock
+        t0, d0 = time.perf_counter(), clock.now()
+        try:
+            out = stage.run(self)
+        except MaliError as err:
+            if err.stage is None:
+                err.stage = stage.name
+            raise
+        detail, data = (out, {}) if isinstance(out, str) else out
+        result = StageResult(stage.name, stage.description, time.perf_counter() - t0,
+                             clock.now() - d0, detail, data)
+        self.results.append(result)
+        return result
