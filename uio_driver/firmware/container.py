@@ -316,7 +316,7 @@ def _check_sections(sections: list[IfaceEntry], entry_end: int) -> None:
                     "('Shared interface region not found')", entry_end)
 
 
-def parse_firmware(data: bytes, *, kbase_strict: bool = False) -> FirmwareImage:
+def parse_firmware(data: bytes | bytearray | memoryview, *, kbase_strict: bool = False) -> FirmwareImage:
     """Parse and validate a CSF firmware container.
 
     By default the rules are panthor's (§1.11) plus the reference's implied ones; entry types only
@@ -324,7 +324,7 @@ def parse_firmware(data: bytes, *, kbase_strict: bool = False) -> FirmwareImage:
     IFACE name areas holding a NUL and a u32 ``virtual_exe_start``, non-optional FUTF_TEST refused.
 
     Args:
-        data: the whole file.
+        data: the whole file (a bytearray or memoryview is copied first).
         kbase_strict: also apply kbase's stricter checks.
 
     Returns:
