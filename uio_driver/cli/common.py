@@ -43,7 +43,10 @@ def selected_backend(args: argparse.Namespace) -> str:
 
 
 def console(stderr: bool = False) -> Console:
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+    stream = sys.stderr if stderr else sys.stdout
+    # Piped output (files, CI logs, tests) gets a wide fixed width so tables are not folded.
+    width = None if stream.isatty() else 160
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=width)
 
 
 def print_json(obj: Any) -> None:
