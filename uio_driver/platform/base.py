@@ -176,10 +176,11 @@ class MappedMmioRegion(MmioRegion):
             if offset & 3 or offset < 0:
                 raise IndexError
             i = offset >> 2
+            j = i + 1
             # First attempt inline (the common case); a range() loop here costs ~100 ns per call.
-            hi = words[i + 1]
+            hi = words[j]
             lo = words[i]
-            if words[i + 1] == hi:
+            if words[j] == hi:
                 return (hi << 32) | lo
         except (IndexError, TypeError, ValueError):
             self._check_open()
@@ -187,9 +188,9 @@ class MappedMmioRegion(MmioRegion):
             self.check_offset(offset + 4)
             raise
         for _ in range(max_retries - 1):
-            hi = words[i + 1]
+            hi = words[j]
             lo = words[i]
-            if words[i + 1] == hi:
+            if words[j] == hi:
                 return (hi << 32) | lo
         raise _torn(self.name, offset, max_retries)
 
