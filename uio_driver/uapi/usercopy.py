@@ -203,17 +203,17 @@ def _backend() -> _Backend:
     return backend
 
 
-def _run(op: str, fn: Any, *args: Any) -> Any:
-    """Call a backend method, falling back once from process_vm to procmem under ``auto``."""
+def _run(op: str, method: str, *args: Any) -> Any:
+    """Call ``read``/``write`` on the backend, falling back once to procmem under ``auto``."""
     global _active
     try:
-        return fn(*args)
+        return getattr(_backend(), method)(*args)
     except _Unavailable as err:
         if _requested != "auto":
             raise NotSupported(f"{op}: user-copy backend refused ({os.strerror(err.args[0])})") from None
         with _lock:
             _active = _ProcMemBackend()
-        return getattr(_active, fn.__name__)(*args)
+        return getattr(_active, method)(*args)
 
 
 def _check_range(op: str, addr: int, size: int) -> None:
@@ -249,7 +249,7 @@ def copy_from_user(addr: int, size: int) -> bytes:
     for off in range(0, size, CHUNK):
         n = min(CHUNK, size - off)
         try:
-            parts.append(_run("copy_from_user", _backend().read, addr + off, n))
+            parts.append(_run("copy_from_user", "read", addr + off, n))
         except _Fault as fault:
             raise _bad("copy_from_user", addr, size, addr + off + fault.done) from None
     return parts[0] if len(parts) == 1 else b"".join(parts)
@@ -269,7 +269,7 @@ def copy_to_user(addr: int, data: bytes | bytearray | memoryview | ctypes.Struct
     _check_range("copy_to_user", addr, len(payload))
     for off in range(0, len(payload), CHUNK):
         try:
-            _run("copy_to_user", _backend().write, addr + off, payload[off : off + CHUNK])
+            _run("copy_to_user", "write", addr + off, payload[off : off + CHUNK])
         except _Fault as fault:
             raise _bad("copy_to_user", addr, len(payload), addr + off + fault.done) from None
 
@@ -282,7 +282,7 @@ def clear_user(addr: int, size: int) -> None:
     for off in range(0, size, CHUNK):
         n = min(CHUNK, size - off)
         try:
-            _run("clear_user", _backend().write, addr + off, zeros[:n])
+            _run("clear_user", "write", addr + off, zeros[:n])
         except _Fault as fault:
             raise _bad("clear_user", addr, size, addr + off + fault.done) from None
 
