@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -15,8 +16,11 @@ from uio_driver.sim.clock import VirtualClock
 def test_events_run_in_time_order_with_now_at_the_event_time() -> None:
     clock = VirtualClock()
     seen: list[tuple[str, int]] = []
+    def note(tag: str) -> Callable[[], None]:
+        return lambda: seen.append((tag, clock.now_ns()))
+
     for delay, tag in ((30, "a"), (10, "b"), (20, "c")):
-        clock.schedule(delay, lambda tag=tag: seen.append((tag, clock.now_ns())))
+        clock.schedule(delay, note(tag))
     clock.advance(100)
     assert seen == [("b", 10), ("c", 20), ("a", 30)]
     assert clock.now_ns() == 100 and clock.events_run == 3
@@ -35,7 +39,10 @@ def test_ties_run_in_scheduling_order() -> None:
 def test_events_scheduled_by_callbacks_and_cancelled_events() -> None:
     clock = VirtualClock()
     seen: list[tuple[str, int]] = []
-    clock.schedule(5, lambda: clock.schedule(0, lambda: seen.append(("chained", clock.now_ns()))))
+    def chain() -> None:
+        clock.schedule(0, lambda: seen.append(("chained", clock.now_ns())))
+
+    clock.schedule(5, chain)
     dropped = clock.schedule(7, lambda: seen.append(("dropped", 7)))
     dropped.cancel()
     clock.advance_to(50)
@@ -59,7 +66,7 @@ def test_advance_stops_before_later_events() -> None:
     lambda c: c.sleep(float("inf")),
     lambda c: c.sleep(float("nan")),
 ])
-def test_time_never_goes_backwards(bad) -> None:  # type: ignore[no-untyped-def]
+def test_time_never_goes_backwards(bad: Callable[[VirtualClock], object]) -> None:
     clock = VirtualClock()
     clock.advance(5)
     with pytest.raises(InvalidArgument):

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from uio_driver.errors import BadAddress, DeviceNotFound, InvalidArgument, OutOfMemory
-from uio_driver.platform.dma import DmaAllocator
+from uio_driver.platform.dma import DmaAllocator, DmaBuffer
 
 PAGE = 0x1000
 BASE = 0x30000000
@@ -186,7 +186,7 @@ def test_closed_allocator_refuses_allocations(pool: DmaAllocator) -> None:
 def test_random_alloc_free_matches_a_page_model(ops: list[tuple[bool, int, int, int]]) -> None:
     """Against an independent page-set model: no overlap, in bounds, sizes add up, all-or-nothing."""
     pool = DmaAllocator(BASE, SIZE, bytearray(SIZE))
-    live: dict[int, tuple[object, set[int]]] = {}
+    live: dict[int, tuple[DmaBuffer, set[int]]] = {}
     used: set[int] = set()
     for is_alloc, pages, align_log, pick in ops:
         if is_alloc or not live:
@@ -208,9 +208,9 @@ def test_random_alloc_free_matches_a_page_model(ops: list[tuple[bool, int, int, 
         else:
             phys = sorted(live)[pick % len(live)]
             buf, mine = live.pop(phys)
-            buf.free()  # type: ignore[attr-defined]
+            buf.free()
             used -= mine
         assert pool.used_bytes == len(used) * PAGE and pool.free_bytes == SIZE - len(used) * PAGE
     for buf, _ in live.values():
-        buf.free()  # type: ignore[attr-defined]
+        buf.free()
     assert pool.state() == (((0, SIZE),), ())

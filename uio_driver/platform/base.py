@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Iterator
-from typing import TypeVar
+from typing import Self, TypeVar
 
 from ..errors import AccessDenied, BadAddress, DeviceNotFound, InvalidArgument, MaliError, Timeout
 from .dma import DmaAllocator
@@ -403,7 +403,7 @@ class Platform(abc.ABC):  # noqa: B024 - abstract by intent; backends fill the a
         if self.dma is not None:
             self.dma.close()
 
-    def __enter__(self) -> Platform:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
