@@ -113,6 +113,22 @@ def test_duplicate_names_and_empty_prefix_are_refused(tree: FakeSysfs) -> None:
         find_gpu_uio_nodes(tree.sysfs_root, prefix="")
 
 
+def test_unreadable_sysfs_attribute_is_access_denied(tree: FakeSysfs,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    node = tree.add_uio("mali-hil-job", [FakeMap("gpu-regs", GPU_BASE, GPU_SIZE)], spi=92)
+    denied = str(node.sys_dir / "maps" / "map0" / "size")
+    real_open = open
+
+    def guarded_open(path: object, *args: object, **kwargs: object) -> object:
+        if os.path.realpath(str(path)) == os.path.realpath(denied):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr("builtins.open", guarded_open)
+    with pytest.raises(AccessDenied, match=r"map0/size: permission denied reading sysfs"):
+        find_gpu_uio_nodes(tree.sysfs_root)
+
+
 def test_malformed_map_of_a_matching_node_names_the_file(tree: FakeSysfs) -> None:
     node = tree.add_uio("mali-hil-job", [FakeMap("gpu-regs", GPU_BASE, GPU_SIZE)])
     (node.sys_dir / "maps" / "map0" / "addr").write_text("garbage\n")
@@ -332,9 +348,12 @@ def _discover_as(uid: int, sysfs_root: str, dev_root: str) -> dict[str, object]:
 def test_permission_denied_names_the_node_and_the_udev_rule() -> None:
     root = tempfile.mkdtemp(prefix="mali-uio-perm-")
     try:
-        os.chmod(root, 0o755)  # traversable by the unprivileged child
         tree = FakeSysfs(Path(root))
         tree.add_example_overlay()
+        # readable by the unprivileged child, whatever the umask
+        for path in [Path(root), *Path(root).rglob("*")]:
+            if not path.is_symlink():
+                os.chmod(path, 0o755 if path.is_dir() else 0o644)
         os.chmod(Path(tree.dev_root) / "uio0", 0)
         if os.geteuid() == 0:
             result = _discover_as(65534, tree.sysfs_root, tree.dev_root)

@@ -236,12 +236,20 @@ def _list_uio_pyudev() -> list[tuple[str, str, str | None]] | None:
         return None
 
 
-def _read_text(path: str) -> str | None:
+def _read_bytes(path: str) -> bytes | None:
+    """A sysfs attribute's bytes, None when absent."""
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read().strip()
+        with open(path, "rb") as f:
+            return f.read()
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         return None
+    except PermissionError:
+        raise AccessDenied(f"{path}: permission denied reading sysfs") from None
+
+
+def _read_text(path: str) -> str | None:
+    data = _read_bytes(path)
+    return None if data is None else data.decode(errors="replace").strip()
 
 
 def _read_int(path: str, base: int) -> int:
@@ -281,23 +289,14 @@ def _read_of_node(sys_path: str) -> tuple[bool, tuple[str, ...], int | None, boo
     of_node = os.path.join(sys_path, "device", "of_node")
     if not os.path.isdir(of_node):
         return False, (), None, False
-    compatible: tuple[str, ...] = ()
-    try:
-        with open(os.path.join(of_node, "compatible"), "rb") as f:
-            compatible = tuple(s.decode(errors="replace") for s in f.read().split(b"\0") if s)
-    except FileNotFoundError:
-        pass
+    raw = _read_bytes(os.path.join(of_node, "compatible")) or b""
+    compatible = tuple(s.decode(errors="replace") for s in raw.split(b"\0") if s)
+    cells = _read_bytes(os.path.join(of_node, "interrupts"))
     spi = None
-    has_irq = os.path.exists(os.path.join(of_node, "interrupts-extended"))
-    try:
-        with open(os.path.join(of_node, "interrupts"), "rb") as f:
-            cells = f.read()
-        has_irq = True
-        # Big-endian cells; the GIC specifier starts <type number ...>, type 0 = SPI (§0, §7.4).
-        if len(cells) >= 8 and int.from_bytes(cells[0:4], "big") == 0:
-            spi = int.from_bytes(cells[4:8], "big")
-    except FileNotFoundError:
-        pass
+    # Big-endian cells; the GIC specifier starts <type number ...>, type 0 = SPI (§0, §7.4).
+    if cells is not None and len(cells) >= 8 and int.from_bytes(cells[0:4], "big") == 0:
+        spi = int.from_bytes(cells[4:8], "big")
+    has_irq = cells is not None or os.path.exists(os.path.join(of_node, "interrupts-extended"))
     return True, compatible, spi, has_irq
 
 
