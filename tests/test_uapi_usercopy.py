@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from uio_driver.errors import BadAddress, InvalidArgument
+from uio_driver.errors import BadAddress, InvalidArgument, NotSupported
 from uio_driver.uapi import usercopy
 from uio_driver.uapi.usercopy import (
     address_of,
@@ -249,6 +249,23 @@ def test_auto_falls_back_when_process_vm_is_refused(monkeypatch: pytest.MonkeyPa
         assert usercopy.active_backend() == "procmem"
     finally:
         usercopy.select_backend(previous)
+
+
+def test_no_usable_backend_is_not_supported(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(self: object, *args: object) -> None:
+        raise usercopy._Unavailable(errno.EPERM)
+
+    monkeypatch.setattr(usercopy._ProcessVmBackend, "read", refuse)
+    monkeypatch.setattr(usercopy._ProcMemBackend, "read", refuse)
+    buf = bytearray(8)
+    for choice in ("auto", "process_vm"):
+        previous = usercopy.select_backend(choice)
+        try:
+            with pytest.raises(NotSupported) as exc:
+                copy_from_user(address_of(buf), 8)
+            assert exc.value.errno == errno.EOPNOTSUPP
+        finally:
+            usercopy.select_backend(previous)
 
 
 _SETTINGS = settings(

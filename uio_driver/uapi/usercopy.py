@@ -203,17 +203,28 @@ def _backend() -> _Backend:
     return backend
 
 
+def _refused(op: str, err: _Unavailable) -> NotSupported:
+    return NotSupported(f"{op}: user memory is not accessible here ({os.strerror(err.args[0])})")
+
+
 def _run(op: str, method: str, *args: Any) -> Any:
-    """Call ``read``/``write`` on the backend, falling back once to procmem under ``auto``."""
+    """Call ``read``/``write`` on the backend, falling back once to procmem under ``auto``.
+
+    Raises:
+        NotSupported: no backend can access user memory in this process.
+    """
     global _active
     try:
         return getattr(_backend(), method)(*args)
     except _Unavailable as err:
         if _requested != "auto":
-            raise NotSupported(f"{op}: user-copy backend refused ({os.strerror(err.args[0])})") from None
+            raise _refused(op, err) from None
         with _lock:
             _active = _ProcMemBackend()
-        return getattr(_active, method)(*args)
+    try:
+        return getattr(_backend(), method)(*args)
+    except _Unavailable as err:
+        raise _refused(op, err) from None
 
 
 def _check_range(op: str, addr: int, size: int) -> None:
