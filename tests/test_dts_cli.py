@@ -95,6 +95,18 @@ def test_build_check_against_a_base_dtb(tmp_path, capsys):
     assert f"checked: the overlay applies to {base} (fdtoverlay)" in capsys.readouterr().out
 
 
+@needs_dtc
+def test_build_check_failure_writes_nothing(tmp_path, capsys):
+    base = tmp_path / "plain.dtb"  # built without -@: no __symbols__, the fixups cannot resolve
+    subprocess.run(["dtc", "-I", "dts", "-O", "dtb", "-o", str(base), str(DATA / "rk3588-mini.dts")],
+                   check=True, capture_output=True)
+    assert main(["dts", "build", "rock5b", "-o", str(tmp_path), "--check", str(base)]) == 1
+    err = error_lines(capsys.readouterr().err)
+    assert err[0].startswith("mali-uio: error: fdtoverlay mali-hil.dtbo onto plain.dtb failed")
+    assert err[0].endswith("plain.dtb has no __symbols__ node: build the base DTB with dtc -@")
+    assert not (tmp_path / "mali-hil.dtbo").exists()
+
+
 def test_build_check_with_missing_base_is_refused(tmp_path, capsys):
     assert main(["dts", "build", "rock5b", "-o", str(tmp_path), "--check", str(tmp_path / "no.dtb")]) == 1
     err = error_lines(capsys.readouterr().err)

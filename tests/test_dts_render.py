@@ -94,6 +94,8 @@ def test_missing_value_is_refused():
     ("vdd_gpu_s0", 0x3010_0000, 0x1000_0000, "2 MiB aligned"),
     ("vdd_gpu_s0", 0xF800_0000, 0x1000_0000, "below 4 GiB"),
     ("vdd_gpu_s0", 0x3000_0000, 0, "non-empty"),
+    ("vdd_gpu_s0", "0x30000000", 0x1000_0000, "must be integers"),
+    (None, 0x3000_0000, 0x1000_0000, "not a device-tree label"),
 ])
 def test_overlay_params_are_checked(label, base, size, needle):
     with pytest.raises(InvalidArgument, match=needle):
@@ -148,6 +150,13 @@ def test_missing_tool_names_the_debian_package(monkeypatch):
         dts.apply_overlays("base.dtb", ["x.dtbo"], "out.dtb")
 
 
+@pytest.mark.skipif(shutil.which("fdtoverlay") is None,
+                    reason="fdtoverlay not installed (Debian package device-tree-compiler)")
+def test_apply_overlays_names_a_missing_input(tmp_path):
+    with pytest.raises(InvalidArgument, match=f"fdtoverlay: input {tmp_path / 'no.dtb'} not found"):
+        dts.apply_overlays(tmp_path / "no.dtb", [tmp_path / "x.dtbo"], tmp_path / "out.dtb")
+
+
 def test_boot_flows_match_the_profile_mechanisms():
     assert set(dts.BOOT_FLOWS) == set(boards.BOOT_MECHANISMS)
     with pytest.raises(InvalidArgument, match="unknown boot flow 'grub'"):
@@ -160,6 +169,9 @@ def test_enable_lines_for_each_flow():
     arm = dts.enable_lines(dts.boot_flow("armbian"), "mali-hil.dtbo")
     assert "user_overlays=mali-hil" in arm
     assert any(line.startswith("extraargs=uio_pdrv_genirq.of_id=generic-uio") for line in arm)
+    assert any("armbian-add-overlay mali-hil.dts" in line for line in arm)
+    opi = dts.enable_lines(dts.boot_flow("orangepi"), "mali-hil.dtbo")
+    assert "user_overlays=mali-hil" in opi and not any("armbian-add-overlay" in line for line in opi)
     vfio = dts.enable_lines(dts.boot_flow("extlinux"), "mali-hil-vfio.dtbo", "/boot/ovl/", variant="vfio")
     assert "    fdtoverlays /boot/ovl/mali-hil-vfio.dtbo" in vfio
     assert any("vfio.enable_unsafe_noiommu_mode=1 vfio_platform.reset_required=0" in line for line in vfio)

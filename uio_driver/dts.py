@@ -74,9 +74,11 @@ class OverlayParams:
     carveout_size: int
 
     def __post_init__(self) -> None:
-        if not _LABEL_RE.match(self.regulator):
+        if not isinstance(self.regulator, str) or not _LABEL_RE.match(self.regulator):
             raise InvalidArgument(f"regulator label {self.regulator!r} is not a device-tree label")
         base, size = self.carveout_base, self.carveout_size
+        if any(isinstance(v, bool) or not isinstance(v, int) for v in (base, size)):
+            raise InvalidArgument(f"carveout base/size must be integers, got {base!r}/{size!r}")
         if base < 0 or size <= 0 or base % (2 << 20) or size % (2 << 20) or base + size > 1 << 32:
             raise InvalidArgument(
                 f"carveout {base:#x}+{size:#x} must be 2 MiB aligned, non-empty and below 4 GiB", value=base)
@@ -260,6 +262,9 @@ def apply_overlays(base: Path | str, overlays: Sequence[Path | str], out: Path |
     """
     tool = require_tool("fdtoverlay")
     base_path = Path(base)
+    for path in (base_path, *map(Path, overlays)):
+        if not path.is_file():
+            raise InvalidArgument(f"fdtoverlay: input {path} not found")
     argv = [tool, "-i", str(base_path), "-o", str(out), *map(str, overlays)]
     try:
         _run(argv, f"fdtoverlay {' '.join(Path(o).name for o in overlays)} onto {base_path.name}")
@@ -317,13 +322,17 @@ def enable_lines(flow: BootFlow, filename: str, overlay_dir: str | None = None,
     stem = filename.removesuffix(".dtbo")
     args = kernel_args(variant)
     if flow.name in ("armbian", "orangepi"):
-        return [
+        lines = [
             f"# {flow.title}: {folder}/{filename} is a user overlay; in {flow.config} add",
             f"user_overlays={stem}",
             "# (append to an existing user_overlays= line, space-separated; overlays= is only for the",
             "#  image's shipped overlays, named without overlay_prefix and extension)",
             f"extraargs={args}    # only if the modules are built in",
         ]
+        if flow.name == "armbian":
+            lines += [f"# or let Armbian compile and register the source: armbian-add-overlay {stem}.dts",
+                      "#  (write it with: mali-uio dts build BOARD --source)"]
+        return lines
     lines = [
         f"# {flow.title}: in {flow.config}, inside your boot label (keep a fallback label",
         "# without overlays; the label needs an fdt or fdtdir line):",

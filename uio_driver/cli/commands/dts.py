@@ -85,10 +85,11 @@ def run_build(args: argparse.Namespace) -> int:
     if args.check is not None and not args.check.is_file():
         raise InvalidArgument(f"--check: base DTB {args.check} not found")
     compiled = dts.compile_overlay(rendered.source, what=f"dtc ({rendered.template.name})")
+    # check before writing, so a refused build leaves no output file behind
+    checked = _check(args.check, compiled.dtb, rendered) if args.check is not None else None
     out = _output_path(args.output, rendered, args.source)
     data = rendered.source.encode() if args.source else compiled.dtb
     _write(out, data)
-    checked = _check(args.check, compiled.dtb, rendered) if args.check is not None else None
     summary = _summary(rendered, profile, out, len(data), compiled.warnings, checked)
     if args.json:
         print_json(summary)
