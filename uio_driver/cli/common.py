@@ -12,9 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-#: Environment variable selecting the backend when --backend is not given.
-BACKEND_ENV = "MALI_UIO_BACKEND"
-BACKENDS = ("auto", "sim", "uio", "vfio", "devmem")
+from ..platform import BACKEND_ENV, BACKENDS
 
 
 def add_backend_option(parser: argparse.ArgumentParser) -> None:
