@@ -14,6 +14,7 @@ import struct
 
 import pytest
 
+from uio_driver.errors import InvalidArgument
 from uio_driver.firmware import (
     Blob,
     BuildInfoEntry,
@@ -255,6 +256,16 @@ def test_reserved_entry_bits_are_a_warning() -> None:
     image = image_with(PageFaultCountSpec(address=4, reserved=0x0101))
     assert image.entries[1].header == 0x81010808
     assert image.warnings == ("entry at 0x34: reserved header bits 29:16 set (0x81010808)",)
+
+
+def test_section_data_refuses_foreign_entries() -> None:
+    image = image_with(ConfigSpec(address=0x10, name="x"))
+    other = image_with(IfaceSpec(flags=0x1, va_start=0x1000, va_end=0x2000, data=Blob(b"zz", offset=0x700)))
+    with pytest.raises(InvalidArgument, match="not an IFACE entry of this image"):
+        image.section_data(image.entries[1])  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgument, match="not an IFACE entry of this image"):
+        image.section_data(other.sections[1])
+    assert other.section_data(other.sections[1]) == b"zz"
 
 
 def test_bytearray_input_is_not_modified() -> None:
