@@ -87,6 +87,12 @@ class InvalidArgument(MaliError):
     default_errno = _errno.EINVAL
 
 
+class TooBig(InvalidArgument):
+    """An argument is larger than the kernel accepts, e.g. non-zero bytes past a known struct (E2BIG)."""
+
+    default_errno = _errno.E2BIG
+
+
 class Timeout(MaliError):
     """A bounded hardware wait expired; the message names what was awaited (ETIMEDOUT)."""
 
@@ -169,4 +175,5 @@ __all__ = [
     "OutOfMemory",
     "SimProtocolError",
     "Timeout",
+    "TooBig",
 ]

@@ -24,7 +24,7 @@ import ctypes
 import errno
 from typing import TypeVar
 
-from uio_driver.errors import InvalidArgument, OutOfMemory
+from uio_driver.errors import InvalidArgument, OutOfMemory, TooBig
 from uio_driver.uapi.structs import DrmPanthorObjArray, UapiStruct
 from uio_driver.uapi.usercopy import check_zeroed_user, clear_user, copy_from_user, copy_to_user
 
@@ -32,12 +32,6 @@ _T = TypeVar("_T", bound=UapiStruct)
 
 #: ``kvmalloc`` refuses larger allocations ("Don't even allow crazy sizes", mm/util.c).
 KVMALLOC_MAX = 0x7FFFFFFF
-
-
-class TooBig(InvalidArgument):
-    """User data carries non-zero bytes the kernel does not know about, or is too long (E2BIG)."""
-
-    default_errno = errno.E2BIG
 
 
 def min_size(struct_type: type[UapiStruct]) -> int:
