@@ -21,7 +21,6 @@ Array rules (``get_uobj_array``), in the kernel's order:
 from __future__ import annotations
 
 import ctypes
-import errno
 from typing import TypeVar
 
 from uio_driver.errors import InvalidArgument, OutOfMemory, TooBig
