@@ -150,6 +150,10 @@ class FirmwareNotFound(DeviceNotFound):
 
     default_errno = _errno.ENOENT
 
+    @property
+    def paths(self) -> list[str]:
+        return list(self.details.get("paths", []))
+
 
 class SimProtocolError(MaliError):
     """The simulator (strict mode) caught a driver protocol error (EPROTO).

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..platform import BACKEND_ENV, BACKENDS
@@ -71,7 +72,7 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any
     for col in columns:
         t.add_column(col, overflow="fold")
     for row in rows:
-        t.add_row(*(str(c) for c in row))
+        t.add_row(*(escape(str(c)) for c in row))
     return t
 
 
