@@ -14,22 +14,49 @@ Written from ``mali-csf-registers-and-mmu.md`` §3 and §7 "MMU and address spac
 * FAULTSTATUS/FAULTADDRESS/FAULTEXTRA are RO and latched by :meth:`SimMmu.raise_fault` ("first
   fault wins" until MMU_IRQ_CLEAR clears that AS's bit, §7).
 
-There is no page-table walker or TLB here. A later model subscribes to the hooks (``on_update``,
-``on_lock``, ``on_unlock``, ``on_flush``, ``on_reset``) through :meth:`SimMmu.add_listener`, reads
-:meth:`SimMmu.live_config` and :meth:`SimMmu.locked_region`, and reports faults through
-:meth:`SimMmu.raise_fault`.
+GPU-side memory accesses (tests now, the simulated MCU/command streams later) go through
+:meth:`SimMmu.gpu_read`/:meth:`SimMmu.gpu_write` (and the u32/u64 helpers): each access needs the L2
+powered and is translated with the *live* config only — ADRMODE 6 by the walker
+(:mod:`uio_driver.sim.walker`) behind a per-AS TLB (:mod:`uio_driver.sim.tlb`), ADRMODE 2 as VA = PA,
+ADRMODE 1 always TRANSLATION_FAULT_0, ADRMODE 0/8 (and reserved values) a violation plus that fault.
+Accesses are split where a leaf ends; every piece is translated (and its RAM checked) before any
+byte moves, so a faulting access transfers nothing. A fault is latched through
+:meth:`SimMmu.raise_fault` and raised to the caller as :class:`~uio_driver.sim.walker.SimGpuFault`.
+A data access to a PA with no RAM is a GPU bus fault (GPU_FAULTSTATUS 0x80, §1.7).
+
+Accesses to a locked region: the hardware stalls them until UNLOCK/FLUSH_PT/FLUSH_MEM. A
+synchronous call cannot wait for the driver, so the model's choice is: by default such an access is a
+``"locked-access"`` violation (strict: SimProtocolError "access to locked region"; non-strict: recorded,
+then the access proceeds as if it had won the race); with ``allow_stall=True`` (test hook) the access
+waits in virtual time — running scheduled events, e.g. an UNLOCK already in flight — until the lock
+is released, or raises Timeout after :attr:`SimMmu.stall_timeout_ns` with nothing transferred.
+
+Other models still subscribe to the hooks (``on_update``, ``on_lock``, ``on_unlock``, ``on_flush``,
+``on_reset``) through :meth:`SimMmu.add_listener`; the TLB maintenance is one such listener.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from ..errors import InvalidArgument
+from ..errors import BadAddress, InvalidArgument, Timeout
 from .clock import Event
 from .irq import IrqBlock
 from .regfile import U32_MASK, Access, Refusal, Register
+from .tlb import SimTlb, SimTranslator
+from .walker import (
+    ACCESS_TYPES,
+    FAULTSTATUS_ACCESS_SHIFT,
+    FAULTSTATUS_SOURCE_SHIFT,
+    GPU_BUS_FAULT,
+    MMU_EXCEPTION_NAMES,
+    TRANSTAB_BUS_FAULT,
+    SimFault,
+    SimGpuFault,
+    SimTranslation,
+)
 
 if TYPE_CHECKING:
     from .gpu import SimGpu
@@ -65,6 +92,14 @@ AS_COMMAND_NAMES = {0: "NOP", 1: "UPDATE", 2: "LOCK", 3: "UNLOCK", 4: "FLUSH_PT"
 LOCKADDR_SIZE_MASK = 0x3F
 LOCKADDR_RESERVED_MASK = 0xFC0
 LOCK_REGION_MIN_CODE = 14  # 2^(14+1) = 32 KiB, AS_LOCK_REGION_MIN_SIZE (panthor/kbase)
+
+# GPU_FAULTSTATUS fields for a data bus fault (§1.7): ADDRESS_VALID, JASID_VALID, JASID 15:12.
+GPU_FAULT_ADDRESS_VALID = 1 << 10
+GPU_FAULT_JASID_VALID = 1 << 11
+GPU_FAULT_JASID_SHIFT = 12
+#: How long an ``allow_stall`` access waits for a lock to go: panthor's AS_ACTIVE timeout (§3.3).
+DEFAULT_STALL_TIMEOUT_NS = 100_000_000
+_U64_LIMIT = 1 << 64
 
 
 @dataclass(frozen=True)
@@ -114,6 +149,28 @@ class AsConfig:
         return self.transcfg & 0xF
 
 
+@dataclass
+class InjectedFault:
+    """A forced fault (test hook), consumed by the next ``remaining`` matching accesses or walks.
+
+    Attributes:
+        as_nr: address space. va/size: VA range an access (or walk) must touch to match.
+        exception_type: the code reported (for a walk bus error TRANSTAB_BUS_FAULT + level).
+        on_walk: match table walks (TLB misses) instead of accesses.
+        remaining: how many more times it fires.
+    """
+
+    as_nr: int
+    va: int
+    size: int
+    exception_type: int
+    on_walk: bool
+    remaining: int
+
+    def matches(self, as_nr: int, va: int, size: int) -> bool:
+        return as_nr == self.as_nr and va < self.va + self.size and self.va < va + size
+
+
 class AddressSpace:
     """Registers and state of one AS."""
 
@@ -159,6 +216,16 @@ class SimMmu:
         self.listeners: list[Any] = []
         #: Completed AS commands as (time_ns, as_nr, command) (tests, tracing).
         self.completed: list[tuple[int, int, int]] = []
+        #: Forced faults waiting for a matching access/walk (see :meth:`inject_fault`).
+        self.injected: list[InjectedFault] = []
+        #: Every MMU fault a GPU access reported, in order (latched or not).
+        self.fault_log: list[SimFault] = []
+        self.stall_timeout_ns = DEFAULT_STALL_TIMEOUT_NS
+        #: TLBs + walker front end; also the listener that keeps the TLBs coherent.
+        self.translator = SimTranslator(sim, self.spaces, walk_bus_error=self._walk_bus_error)
+        #: One TLB per present AS (:mod:`uio_driver.sim.tlb`).
+        self.tlbs: dict[int, SimTlb] = self.translator.tlbs
+        self.add_listener(self.translator)
 
     # -- registers -----------------------------------------------------------------------------
 
@@ -328,6 +395,204 @@ class SimMmu:
         """GPU_STATUS.PAGE_FAULT: some AS has a page fault latched (§1.6)."""
         return bool(self.irq.rawstat & 0xFFFF)
 
+    # -- GPU memory accesses through an AS -------------------------------------------------------
+
+    def translate(self, as_nr: int, va: int, access: str = "read", *, source: int = 0
+                  ) -> SimTranslation | SimFault:
+        """What the MMU makes of an ``access`` to ``va`` in ``as_nr`` right now (TLB, then walk).
+
+        Uses and fills the TLB and applies the strict stale-TLB check like an access, but latches
+        nothing and ignores injected faults and locks.
+
+        Returns:
+            The translation of ``va`` or the fault an access would report.
+
+        Raises:
+            InvalidArgument: absent AS, bad VA, access or source (nothing changes).
+            SimProtocolError: (strict) L2 off, unsupported ADRMODE, stale TLB entry, bad descriptor.
+        """
+        s = self.space(as_nr)
+        _check_access_args(as_nr, va, 1, access, source)
+        self._sim.require_l2_ready(f"AS{as_nr} translation of VA {va:#x}")
+        got = self.translator.lookup(s, va, access, source)
+        return got if isinstance(got, SimFault) else replace(got, va=va, pa=got.at(va))
+
+    def gpu_read(self, as_nr: int, va: int, size: int, *, access: str = "read", source: int = 0,
+                 allow_stall: bool = False) -> bytes:
+        """Read ``size`` bytes at ``va`` through address space ``as_nr`` as the GPU would.
+
+        Args:
+            access: "read" (data) or "execute" (instruction fetch; needs no XN).
+            source: SOURCE_ID reported in FAULTSTATUS bits 31:16.
+            allow_stall: wait in virtual time for a lock covering the range (module docstring).
+
+        Raises:
+            SimGpuFault: the access faulted; the fault is latched (first fault wins) and the IRQ raised.
+            InvalidArgument / BadAddress: bad arguments (nothing changes).
+            SimProtocolError: (strict) see :meth:`translate`, plus access to a locked region.
+            Timeout: ``allow_stall`` and nothing released the lock in time.
+        """
+        if access not in ("read", "execute"):
+            raise InvalidArgument(f"sim: gpu_read access must be 'read' or 'execute', got {access!r}")
+        pieces = self._prepare(as_nr, va, size, access, source, allow_stall)
+        memory = self._sim.memory
+        return b"".join(memory.read(pa, n) for _, pa, n in pieces)
+
+    def gpu_write(self, as_nr: int, va: int, data: bytes | bytearray | memoryview, *, source: int = 0,
+                  allow_stall: bool = False) -> None:
+        """Write ``data`` at ``va`` through address space ``as_nr`` as the GPU would.
+
+        All or nothing: every piece is translated and checked before the first byte is written.
+
+        Raises:
+            Same as :meth:`gpu_read` (write permission needs AP[2] = 0).
+        """
+        try:
+            buf = memoryview(data).cast("B")
+        except TypeError:
+            kind = type(data).__name__
+            raise InvalidArgument(f"sim: gpu_write data must be bytes-like, not {kind}") from None
+        pieces = self._prepare(as_nr, va, buf.nbytes, "write", source, allow_stall)
+        memory, off = self._sim.memory, 0
+        for _, pa, n in pieces:
+            memory.write(pa, buf[off:off + n])
+            off += n
+
+    def gpu_read32(self, as_nr: int, va: int, *, access: str = "read", source: int = 0,
+                   allow_stall: bool = False) -> int:
+        """A naturally aligned little-endian 32-bit GPU load (see :meth:`gpu_read`)."""
+        _check_aligned(va, 4)
+        data = self.gpu_read(as_nr, va, 4, access=access, source=source, allow_stall=allow_stall)
+        return int.from_bytes(data, "little")
+
+    def gpu_read64(self, as_nr: int, va: int, *, access: str = "read", source: int = 0,
+                   allow_stall: bool = False) -> int:
+        """A naturally aligned little-endian 64-bit GPU load (see :meth:`gpu_read`)."""
+        _check_aligned(va, 8)
+        data = self.gpu_read(as_nr, va, 8, access=access, source=source, allow_stall=allow_stall)
+        return int.from_bytes(data, "little")
+
+    def gpu_write32(self, as_nr: int, va: int, value: int, *, source: int = 0,
+                    allow_stall: bool = False) -> None:
+        """A naturally aligned little-endian 32-bit GPU store (see :meth:`gpu_write`)."""
+        _check_aligned(va, 4)
+        self.gpu_write(as_nr, va, _value_bytes(value, 4), source=source, allow_stall=allow_stall)
+
+    def gpu_write64(self, as_nr: int, va: int, value: int, *, source: int = 0,
+                    allow_stall: bool = False) -> None:
+        """A naturally aligned little-endian 64-bit GPU store (see :meth:`gpu_write`)."""
+        _check_aligned(va, 8)
+        self.gpu_write(as_nr, va, _value_bytes(value, 8), source=source, allow_stall=allow_stall)
+
+    # -- fault injection (tests) -----------------------------------------------------------------
+
+    def inject_fault(self, as_nr: int, va: int, size: int, exception_type: int, *, count: int = 1
+                     ) -> InjectedFault:
+        """Make the next ``count`` accesses touching ``[va, va + size)`` in ``as_nr`` fault with
+        ``exception_type`` (a §3.7 MMU code), whatever the tables say. FAULTADDRESS is the first
+        byte of the access inside the range."""
+        self.space(as_nr)
+        _check_access_args(as_nr, va, size, "read", 0)
+        if exception_type not in MMU_EXCEPTION_NAMES:
+            raise InvalidArgument(f"sim: {exception_type!r} is not an MMU exception type (§3.7 table)")
+        return self._inject(InjectedFault(as_nr, va, size, exception_type, False, _check_count(count)))
+
+    def inject_walk_bus_error(self, as_nr: int, va: int, size: int = 0x1000, *, level: int = 0,
+                              count: int = 1) -> InjectedFault:
+        """Make the next ``count`` table walks (TLB misses) of a VA in ``[va, va + size)`` get a bus
+        error reading their level-``level`` descriptor: TRANSTAB_BUS_FAULT(level) and MMU IRQ bit
+        16 + ``as_nr`` (§3.1). TLB hits do not walk, so they do not consume it."""
+        self.space(as_nr)
+        _check_access_args(as_nr, va, size, "read", 0)
+        if level not in (0, 1, 2, 3):
+            raise InvalidArgument(f"sim: walk bus-error level must be 0..3, got {level!r}")
+        count = _check_count(count)
+        return self._inject(InjectedFault(as_nr, va, size, TRANSTAB_BUS_FAULT + level, True, count))
+
+    def _inject(self, fault: InjectedFault) -> InjectedFault:
+        self.injected.append(fault)
+        return fault
+
+    def _walk_bus_error(self, as_nr: int, va: int) -> int | None:
+        inj = self._take_injected(as_nr, va, 1, on_walk=True) if self.injected else None
+        return None if inj is None else inj.exception_type - TRANSTAB_BUS_FAULT
+
+    def _take_injected(self, as_nr: int, va: int, size: int, on_walk: bool) -> InjectedFault | None:
+        for inj in self.injected:
+            if inj.on_walk == on_walk and inj.matches(as_nr, va, size):
+                inj.remaining -= 1
+                if inj.remaining == 0:
+                    self.injected.remove(inj)
+                return inj
+        return None
+
+    # -- access engine ---------------------------------------------------------------------------
+
+    def _prepare(self, as_nr: int, va: int, size: int, access: str, source: int,
+                 allow_stall: bool) -> list[tuple[int, int, int]]:
+        """Checks and translations of a whole access: ``[(va, pa, length), ...]`` or a raise."""
+        s = self.space(as_nr)
+        _check_access_args(as_nr, va, size, access, source)
+        if size == 0:
+            return []
+        self._sim.require_l2_ready(f"AS{as_nr} GPU {access} of {size} bytes at VA {va:#x}")
+        self._wait_unlocked(s, va, size, access, allow_stall)
+        if self.injected:
+            inj = self._take_injected(as_nr, va, size, on_walk=False)
+            if inj is not None:
+                self._fail(SimFault(as_nr, max(va, inj.va), inj.exception_type, access, source,
+                                    "injected by the inject_fault test hook"))
+        pieces = []
+        cur, end = va, va + size
+        while cur < end:
+            got = self.translator.lookup(s, cur, access, source)
+            if isinstance(got, SimFault):
+                self._fail(got)
+            n = min(end, got.va_base + got.size) - cur
+            pieces.append((cur, got.at(cur), n))
+            cur += n
+        for piece in pieces:
+            self._check_ram(as_nr, piece, access, source)
+        return pieces
+
+    def _wait_unlocked(self, s: AddressSpace, va: int, size: int, access: str, allow_stall: bool) -> None:
+        region = s.locked
+        if region is None or not region.overlaps(va, size):
+            return
+        what = (f"AS{s.nr} GPU {access} of [{va:#x}, {va + size:#x}) is an access to locked region "
+                f"[{region.base:#x}, {region.end:#x})")
+        if not allow_stall:
+            self._sim.violation("locked-access", f"{what}: the hardware stalls it until UNLOCK/FLUSH_PT/"
+                                "FLUSH_MEM, which a synchronous access cannot wait for (allow_stall=True)",
+                                register=f"AS{s.nr}_LOCKADDR_LO")
+            return
+        clock = self._sim.clock
+        deadline = clock.now_ns() + self.stall_timeout_ns
+        while s.locked is not None and s.locked.overlaps(va, size):
+            nxt = clock.next_event_ns()
+            if nxt is None or nxt > deadline:
+                raise Timeout(f"sim: {what} stalled and nothing pending releases the lock within "
+                              f"{self.stall_timeout_ns} ns of virtual time", register=f"AS{s.nr}_LOCKADDR_LO")
+            clock.advance_to(nxt)
+
+    def _check_ram(self, as_nr: int, piece: tuple[int, int, int], access: str, source: int) -> None:
+        va, pa, n = piece
+        if self._sim.memory.contains(pa, n):
+            return
+        # A data access to an address no RAM decodes: GPU_BUS_FAULT in GPU_FAULTSTATUS with the
+        # address and AS (§1.7); GPU_FAULTADDRESS holds the physical address [inferred].
+        status = (GPU_BUS_FAULT | ACCESS_TYPES[access] << FAULTSTATUS_ACCESS_SHIFT | GPU_FAULT_ADDRESS_VALID
+                  | GPU_FAULT_JASID_VALID | (as_nr & 0xF) << GPU_FAULT_JASID_SHIFT
+                  | source << FAULTSTATUS_SOURCE_SHIFT)
+        latched = self._sim.inject_gpu_fault(status, pa)
+        raise SimGpuFault(as_nr, va, GPU_BUS_FAULT, access, source=source, latched=latched,
+                          faultstatus=status, reason=f"PA {pa:#x}+{n:#x} is not RAM")
+
+    def _fail(self, fault: SimFault) -> NoReturn:
+        latched = self.raise_fault(fault.as_nr, fault.faultstatus, fault.va, bus_error=fault.bus_error)
+        self.fault_log.append(fault)
+        raise SimGpuFault.from_fault(fault, latched=latched)
+
     # -- reset -----------------------------------------------------------------------------------
 
     def reset(self, *, keep_mask: bool) -> None:
@@ -349,3 +614,34 @@ def _word_writer(space: AddressSpace, offset: int) -> Callable[[int], None]:
     def write(value: int) -> None:
         space.pending[index] = value
     return write
+
+
+def _check_access_args(as_nr: int, va: int, size: int, access: str, source: int) -> None:
+    for label, v in (("VA", va), ("size", size), ("source", source)):
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise InvalidArgument(f"sim: AS{as_nr} GPU access {label} must be an integer, got {v!r}")
+    if not 0 <= va < _U64_LIMIT or size < 0 or va + size > _U64_LIMIT:
+        raise InvalidArgument(f"sim: AS{as_nr} GPU access [{va:#x}, +{size:#x}) is not inside the 64-bit "
+                              "VA space")
+    if access not in ACCESS_TYPES:
+        raise InvalidArgument(f"sim: AS{as_nr} GPU access type {access!r} is not one of "
+                              f"{sorted(ACCESS_TYPES)}")
+    if not 0 <= source <= 0xFFFF:
+        raise InvalidArgument(f"sim: AS{as_nr} SOURCE_ID {source:#x} does not fit FAULTSTATUS bits 31:16")
+
+
+def _check_aligned(va: int, width: int) -> None:
+    if isinstance(va, int) and not isinstance(va, bool) and va % width:
+        raise BadAddress(f"sim: {width * 8}-bit GPU access at VA {va:#x} is not naturally aligned", offset=va)
+
+
+def _check_count(count: int) -> int:
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise InvalidArgument(f"sim: injected fault count must be a positive integer, got {count!r}")
+    return count
+
+
+def _value_bytes(value: int, width: int) -> bytes:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 1 << (8 * width):
+        raise InvalidArgument(f"sim: GPU store value {value!r} does not fit {8 * width} bits")
+    return value.to_bytes(width, "little")
