@@ -29,12 +29,28 @@ def add_json_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
 
 
-def add_common_options(parser: argparse.ArgumentParser, *, backend: bool = True, json_out: bool = True) -> None:
-    """Options every subcommand accepts after its name."""
+def add_trace_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--trace",
+        metavar="FILE",
+        default=None,
+        help="record every MMIO access to FILE (docs/trace-format.md; read it with 'mali-uio trace show')",
+    )
+
+
+def add_common_options(parser: argparse.ArgumentParser, *, backend: bool = True, json_out: bool = True,
+                       trace: bool | None = None) -> None:
+    """Options every subcommand accepts after its name.
+
+    ``--trace FILE`` comes with ``--backend`` unless ``trace`` says otherwise: every command that
+    opens a backend can record its MMIO accesses (:func:`open_backend` does the recording).
+    """
     if backend:
         add_backend_option(parser)
     if json_out:
         add_json_option(parser)
+    if backend if trace is None else trace:
+        add_trace_option(parser)
 
 
 def selected_backend(args: argparse.Namespace) -> str:
@@ -93,10 +109,23 @@ def parse_int(text: str) -> int:
 
 
 def open_backend(args: argparse.Namespace, **options: Any) -> Any:
-    """Open the platform selected by --backend / $MALI_UIO_BACKEND and report the choice on stderr."""
+    """Open the platform selected by --backend / $MALI_UIO_BACKEND and report the choice on stderr.
+
+    With ``--trace FILE`` every MMIO region is wrapped in a recorder (uio_driver.trace) before the
+    platform is returned; without it the platform's regions are returned untouched (no cost).
+    """
     from ..platform import open_platform
 
     platform = open_platform(selected_backend(args), **options)
+    trace_path = getattr(args, "trace", None)
+    if trace_path:
+        from ..trace.recorder import start_tracing
+
+        try:
+            start_tracing(platform, trace_path)
+        except BaseException:
+            platform.close()
+            raise
     err = console(stderr=True)
     for note in platform.notes:
         err.print(f"[dim]{note}[/dim]")
