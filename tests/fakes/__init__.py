@@ -13,15 +13,23 @@ Limits of the stand-in, which the tests take into account: mmap offset ``M * PAG
 file maps the file's bytes from there, so the maps of one node overlap in the file (map1 starts one
 page into map0); ``read``/``write`` on the file move a file position instead of talking to an IRQ;
 ``poll`` always reports it readable. The IRQ protocol is therefore tested on a socketpair.
+
+:class:`FakeSysfs` also builds platform devices, DT nodes, module parameters and the vfio overlay's
+device (for the vfio backend and ``mali-uio doctor``), and :class:`FakeVfioKernel` plays the kernel side
+of vfio-platform in no-IOMMU mode for :class:`~uio_driver.platform.vfio.VfioPlatform` (``ops=``).
 """
 
 from __future__ import annotations
 
+import errno
 import mmap
 import os
+import struct
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from uio_driver.platform.vfio_ioctl import VfioOps
 
 PAGESIZE = mmap.PAGESIZE
 
@@ -177,3 +185,411 @@ class FakeSysfs:
         with open(self.dev / "mem", "r+b") as f:
             f.seek(phys)
             f.write(value.to_bytes(4, sys.byteorder))
+
+    # -- platform devices, vfio and the rest of a board's tree (doctor / vfio tests) --------------
+
+    def dt_node(self, path: str, props: dict[str, bytes | str] | None = None) -> Path:
+        """A device-tree node ``sys/firmware/devicetree/base/<path>`` with properties.
+
+        A str value is written as a NUL-terminated DT string, bytes as they are; ``b""`` makes an
+        empty (boolean) property such as ``no-map``.
+        """
+        node = self.sys / "firmware" / "devicetree" / "base" / path
+        node.mkdir(parents=True, exist_ok=True)
+        for key, value in (props or {}).items():
+            (node / key).write_bytes(value.encode() + b"\0" if isinstance(value, str) else value)
+        return node
+
+    def add_platform_device(self, name: str, *, driver: str | None = None, of_node: str | None = None,
+                            props: dict[str, bytes | str] | None = None, iommu_group: int | None = None,
+                            runtime_status: str | None = None) -> Path:
+        """``sys/devices/platform/<name>`` with its ``sys/bus/platform/devices`` link, an optional bound
+        ``driver`` (both directions), ``of_node`` (created with ``props``), ``iommu_group`` link (a
+        no-IOMMU group) and ``power/runtime_status``."""
+        dev = self.sys / "devices" / "platform" / name
+        dev.mkdir(parents=True, exist_ok=True)
+        bus = self.sys / "bus" / "platform" / "devices"
+        bus.mkdir(parents=True, exist_ok=True)
+        if not (bus / name).is_symlink():
+            os.symlink(os.path.relpath(dev, bus), bus / name)
+        if driver is not None:
+            drv = self.sys / "bus" / "platform" / "drivers" / driver
+            drv.mkdir(parents=True, exist_ok=True)
+            os.symlink(os.path.relpath(drv, dev), dev / "driver")
+            os.symlink(os.path.relpath(dev, drv), drv / name)
+        if of_node is not None:
+            node = self.dt_node(of_node, props)
+            os.symlink(os.path.relpath(node, dev), dev / "of_node")
+        if iommu_group is not None:
+            group = self.sys / "kernel" / "iommu_groups" / str(iommu_group)
+            group.mkdir(parents=True, exist_ok=True)
+            (group / "name").write_text("vfio-noiommu\n")
+            os.symlink(os.path.relpath(group, dev), dev / "iommu_group")
+        if runtime_status is not None:
+            (dev / "power").mkdir(exist_ok=True)
+            (dev / "power" / "runtime_status").write_text(runtime_status + "\n")
+        return dev
+
+    def set_param(self, module: str, param: str, value: str) -> None:
+        """``sys/module/<module>/parameters/<param>``."""
+        d = self.sys / "module" / module / "parameters"
+        d.mkdir(parents=True, exist_ok=True)
+        (d / param).write_text(value + "\n")
+
+    def add_vfio_gpu(self, name: str = "fb000000.mali-hil", *, group: int = 0,
+                     carveout: tuple[int, int] | None = (CARVEOUT_BASE, 0x100000),
+                     interrupt_names: tuple[str, ...] | None = ("job", "mmu", "gpu"),
+                     driver: str | None = "vfio-platform", noiommu: str | None = "Y",
+                     reset_required: str | None = "N", dev_nodes: bool = True) -> Path:
+        """The vfio overlay's device (dts/mali-hil-vfio.dts) bound to vfio-platform in no-IOMMU group
+        ``group``, with the vfio module parameters and ``dev/vfio/{vfio,noiommu-N}`` files."""
+        reg = [(GPU_BASE, GPU_SIZE)] + ([carveout] if carveout else [])
+        props: dict[str, bytes | str] = {
+            "compatible": "hil,mali-vfio",
+            "reg": b"".join(a.to_bytes(8, "big") + s.to_bytes(8, "big") for a, s in reg),
+            "reg-names": b"gpu-regs\0" + (b"dma\0" if carveout else b""),
+        }
+        if interrupt_names is not None:
+            props["interrupt-names"] = b"".join(n.encode() + b"\0" for n in interrupt_names)
+        dev = self.add_platform_device(name, driver=driver, of_node=f"mali-hil@{GPU_BASE:x}", props=props,
+                                       iommu_group=group if driver == "vfio-platform" else None)
+        if noiommu is not None:
+            self.set_param("vfio", "enable_unsafe_noiommu_mode", noiommu)
+        if reset_required is not None:
+            self.set_param("vfio_platform", "reset_required", reset_required)
+        if dev_nodes:
+            (self.dev / "vfio").mkdir(exist_ok=True)
+            (self.dev / "vfio" / "vfio").touch()
+            if driver == "vfio-platform":
+                (self.dev / "vfio" / f"noiommu-{group}").touch()
+        return dev
+
+
+# --------------------------------------------------------------------------------------------
+# A fake vfio kernel
+# --------------------------------------------------------------------------------------------
+
+# Written from rk3588-platform-and-uio.md §4.3/§4.4 independently of uio_driver.platform.vfio_ioctl,
+# so the two check each other.
+IOCTL = {
+    0x3B64: "GET_API_VERSION", 0x3B65: "CHECK_EXTENSION", 0x3B66: "SET_IOMMU", 0x3B67: "GROUP_GET_STATUS",
+    0x3B68: "GROUP_SET_CONTAINER", 0x3B69: "GROUP_UNSET_CONTAINER", 0x3B6A: "GROUP_GET_DEVICE_FD",
+    0x3B6B: "DEVICE_GET_INFO", 0x3B6C: "DEVICE_GET_REGION_INFO", 0x3B6D: "DEVICE_GET_IRQ_INFO",
+    0x3B6E: "DEVICE_SET_IRQS", 0x3B6F: "DEVICE_RESET",
+}
+#: ioctls whose argument is a struct starting with argsz (§4.4).
+_ARGSZ_IOCTLS = ("GROUP_GET_STATUS", "DEVICE_GET_INFO", "DEVICE_GET_REGION_INFO", "DEVICE_GET_IRQ_INFO",
+                 "DEVICE_SET_IRQS")
+REGION_READ, REGION_WRITE, REGION_MMAP = 1, 2, 4
+IRQ_EVENTFD, IRQ_MASKABLE, IRQ_AUTOMASKED = 1, 2, 4
+SET_DATA_NONE, SET_DATA_BOOL, SET_DATA_EVENTFD = 1, 2, 4
+SET_ACTION_MASK, SET_ACTION_UNMASK, SET_ACTION_TRIGGER = 8, 16, 32
+DEVICE_PLATFORM, DEVICE_RESET = 4, 1
+NOIOMMU = 8
+_OFFSET_SHIFT = 40
+
+
+@dataclass
+class FakeRegion:
+    """A device region backed by a temporary file (what the kernel's ioremap would reach)."""
+
+    size: int
+    flags: int
+    path: Path
+
+
+@dataclass
+class FakeIrq:
+    """One device IRQ as vfio_platform_irq.c keeps it: trigger eventfd, masked, and the line level."""
+
+    flags: int = IRQ_EVENTFD | IRQ_MASKABLE | IRQ_AUTOMASKED
+    count: int = 1
+    trigger: int | None = None
+    masked: bool = False
+    level: bool = False
+    fired: int = 0
+
+
+def _err(code: int) -> OSError:
+    return OSError(code, os.strerror(code))
+
+
+class FakeVfioKernel(VfioOps):
+    """The kernel side of vfio-platform in no-IOMMU mode, over in-memory state.
+
+    Container, group and device fds are fake numbers (>= 10000); everything else (eventfds, /dev/mem,
+    uio files) goes to the real OS. Knobs model each prerequisite: ``api_version``, ``noiommu``,
+    ``viable``, ``cap_sys_rawio``, ``device_flags``, ``device_open_errno`` (e.g. a failing required
+    reset), ``open_errno`` per path. ``calls`` records every ioctl by name in order.
+    """
+
+    def __init__(self, tree: FakeSysfs, *, device: str = "fb000000.mali-hil", group: int = 0,
+                 carveout_size: int | None = 0x100000, irqs: int = 3, gpu_flags: int | None = None) -> None:
+        self.tree = tree
+        self.device_name = device
+        self.container_path = str(tree.dev / "vfio" / "vfio")
+        self.group_path = str(tree.dev / "vfio" / f"noiommu-{group}")
+        self.api_version = 0
+        self.noiommu = True
+        self.viable = True
+        self.cap_sys_rawio = True
+        self.device_flags = DEVICE_PLATFORM
+        self.device_open_errno: int | None = None
+        self.open_errno: dict[str, int] = {}
+        self.calls: list[str] = []
+        #: Real fds (eventfds, /dev/mem, uio) closed through this layer, in order.
+        self.closed_real: list[int] = []
+        rw_mmap = REGION_READ | REGION_WRITE | REGION_MMAP
+        self.regions = [self._region(0, GPU_SIZE, rw_mmap if gpu_flags is None else gpu_flags)]
+        if carveout_size:
+            self.regions.append(self._region(1, carveout_size, rw_mmap))
+        self.irqs = [FakeIrq() for _ in range(irqs)]
+        self.fds: dict[int, dict[str, object]] = {}
+        self._next = 10000
+
+    def _region(self, index: int, size: int, flags: int) -> FakeRegion:
+        path = self.tree.root / f"vfio-region{index}.bin"
+        with open(path, "wb") as f:
+            f.truncate(size)
+        return FakeRegion(size, flags, path)
+
+    # -- syscalls ------------------------------------------------------------------------------
+
+    def _new_fd(self, kind: str, **state: object) -> int:
+        fd = self._next
+        self._next += 1
+        self.fds[fd] = {"kind": kind, **state}
+        return fd
+
+    def _kind(self, fd: int) -> str | None:
+        entry = self.fds.get(fd)
+        return None if entry is None else str(entry["kind"])
+
+    def open(self, path: str, flags: int) -> int:
+        if path in self.open_errno:
+            raise _err(self.open_errno[path])
+        if path in (self.container_path, self.group_path):
+            if not os.path.exists(path):
+                raise _err(errno.ENOENT)
+            if path == self.container_path:
+                return self._new_fd("container", iommu=None, groups=[])
+            if not self.cap_sys_rawio:  # vfio_group_fops_open: no-IOMMU groups need CAP_SYS_RAWIO
+                raise _err(errno.EPERM)
+            return self._new_fd("group", container=None)
+        return super().open(path, flags)
+
+    def close(self, fd: int) -> None:
+        entry = self.fds.pop(fd, None)
+        if entry is None:
+            super().close(fd)
+            self.closed_real.append(fd)
+        elif entry["kind"] == "device":
+            for irq in self.irqs:  # vfio_platform_irq_cleanup on release
+                irq.trigger, irq.masked = None, False
+
+    def ioctl(self, fd: int, request: int, arg: int | bytearray = 0) -> int:
+        name = IOCTL.get(request, hex(request))
+        self.calls.append(name)
+        kind = self._kind(fd)
+        if kind is None:
+            raise _err(errno.EBADF)
+        if name in _ARGSZ_IOCTLS and (not isinstance(arg, bytearray) or len(arg) < 4
+                                      or len(arg) < struct.unpack_from("<I", arg)[0]):
+            raise _err(errno.EFAULT)  # not a struct, or argsz claims more bytes than were passed
+        handler = getattr(self, f"_{kind}_{name}", None)
+        if handler is None:
+            raise _err(errno.ENOTTY)
+        return int(handler(fd, arg))
+
+    def mmap(self, fd: int, length: int, offset: int, writable: bool = True) -> mmap.mmap:
+        if self._kind(fd) != "device":
+            return super().mmap(fd, length, offset, writable)
+        index, pgoff = offset >> _OFFSET_SHIFT, offset & ((1 << _OFFSET_SHIFT) - 1)
+        if index >= len(self.regions):
+            raise _err(errno.EINVAL)
+        region = self.regions[index]
+        if not region.flags & REGION_MMAP or pgoff + length > region.size:
+            raise _err(errno.EINVAL)
+        with open(region.path, "r+b") as f:
+            return mmap.mmap(f.fileno(), length, flags=mmap.MAP_SHARED, offset=pgoff)
+
+    def pread(self, fd: int, size: int, offset: int) -> bytes:
+        if self._kind(fd) != "device":
+            return super().pread(fd, size, offset)
+        region, off = self._rw_region(offset, size, REGION_READ)
+        with open(region.path, "rb") as f:
+            f.seek(off)
+            return f.read(size)
+
+    def pwrite(self, fd: int, data: bytes, offset: int) -> int:
+        if self._kind(fd) != "device":
+            return super().pwrite(fd, data, offset)
+        region, off = self._rw_region(offset, len(data), REGION_WRITE)
+        with open(region.path, "r+b") as f:
+            f.seek(off)
+            return f.write(data)
+
+    def _rw_region(self, offset: int, size: int, need: int) -> tuple[FakeRegion, int]:
+        index, off = offset >> _OFFSET_SHIFT, offset & ((1 << _OFFSET_SHIFT) - 1)
+        if index >= len(self.regions) or not self.regions[index].flags & need:
+            raise _err(errno.EINVAL)
+        if off + size > self.regions[index].size:
+            raise _err(errno.EINVAL)
+        return self.regions[index], off
+
+    # -- container and group ioctls --------------------------------------------------------------
+
+    def _container_GET_API_VERSION(self, fd: int, arg: object) -> int:
+        return self.api_version
+
+    def _container_CHECK_EXTENSION(self, fd: int, arg: object) -> int:
+        return 1 if arg == NOIOMMU and self.noiommu else 0
+
+    def _container_SET_IOMMU(self, fd: int, arg: object) -> int:
+        state = self.fds[fd]
+        if not state["groups"] or arg != NOIOMMU or not self.noiommu:
+            raise _err(errno.EINVAL)
+        if not self.cap_sys_rawio:  # vfio_noiommu_open
+            raise _err(errno.EPERM)
+        state["iommu"] = arg
+        return 0
+
+    def _group_GROUP_GET_STATUS(self, fd: int, arg: bytearray) -> int:
+        if struct.unpack_from("<I", arg)[0] < 8:
+            raise _err(errno.EINVAL)
+        flags = (1 if self.viable else 0) | (2 if self.fds[fd]["container"] is not None else 0)
+        struct.pack_into("<I", arg, 4, flags)
+        return 0
+
+    def _group_GROUP_SET_CONTAINER(self, fd: int, arg: bytearray) -> int:
+        (container,) = struct.unpack_from("<i", arg)
+        if not self.viable:
+            raise _err(errno.EPERM)
+        if self.fds[fd]["container"] is not None:
+            raise _err(errno.EINVAL)
+        if self._kind(container) != "container":
+            raise _err(errno.EBADF)
+        self.fds[fd]["container"] = container
+        groups = self.fds[container]["groups"]
+        assert isinstance(groups, list)
+        groups.append(fd)
+        return 0
+
+    def _group_GROUP_GET_DEVICE_FD(self, fd: int, arg: bytearray) -> int:
+        container = self.fds[fd]["container"]
+        if container is None or self.fds[container]["iommu"] is None:  # type: ignore[index]
+            raise _err(errno.EINVAL)
+        name = bytes(arg).split(b"\0", 1)[0].decode()
+        if name != self.device_name:
+            raise _err(errno.ENODEV)
+        if self.device_open_errno is not None:
+            raise _err(self.device_open_errno)
+        return self._new_fd("device")
+
+    # -- device ioctls -------------------------------------------------------------------------
+
+    def _device_DEVICE_GET_INFO(self, fd: int, arg: bytearray) -> int:
+        if struct.unpack_from("<I", arg)[0] < 16:
+            raise _err(errno.EINVAL)
+        struct.pack_into("<3I", arg, 4, self.device_flags, len(self.regions), len(self.irqs))
+        return 0
+
+    def _device_DEVICE_GET_REGION_INFO(self, fd: int, arg: bytearray) -> int:
+        argsz, _, index, _ = struct.unpack_from("<4I", arg)
+        if argsz < 32 or index >= len(self.regions):
+            raise _err(errno.EINVAL)
+        region = self.regions[index]
+        struct.pack_into("<I", arg, 4, region.flags)
+        struct.pack_into("<2Q", arg, 16, region.size, index << _OFFSET_SHIFT)
+        return 0
+
+    def _device_DEVICE_GET_IRQ_INFO(self, fd: int, arg: bytearray) -> int:
+        argsz, _, index, _ = struct.unpack_from("<4I", arg)
+        if argsz < 16 or index >= len(self.irqs):
+            raise _err(errno.EINVAL)
+        struct.pack_into("<I", arg, 4, self.irqs[index].flags)
+        struct.pack_into("<I", arg, 12, self.irqs[index].count)
+        return 0
+
+    def _device_DEVICE_RESET(self, fd: int, arg: object) -> int:
+        if not self.device_flags & DEVICE_RESET:
+            raise _err(errno.EINVAL)
+        return 0
+
+    def _device_DEVICE_SET_IRQS(self, fd: int, arg: bytearray) -> int:
+        argsz, flags, index, start, count = struct.unpack_from("<5I", arg)
+        if argsz < 20 or index >= len(self.irqs) or flags & ~0x3F:
+            raise _err(errno.EINVAL)
+        data = None
+        if not flags & SET_DATA_NONE:
+            size = 1 if flags & SET_DATA_BOOL else 4 if flags & SET_DATA_EVENTFD else 0
+            if size == 0 or argsz - 20 < size:
+                raise _err(errno.EINVAL)
+            data = bytes(arg[20:20 + size])
+        irq = self.irqs[index]
+        action = flags & (SET_ACTION_MASK | SET_ACTION_UNMASK | SET_ACTION_TRIGGER)
+        if action == SET_ACTION_TRIGGER:
+            return self._trigger(irq, flags, start, count, data)
+        if action not in (SET_ACTION_MASK, SET_ACTION_UNMASK):
+            raise _err(errno.ENOTTY)
+        if start != 0 or count != 1 or not irq.flags & IRQ_MASKABLE or flags & SET_DATA_EVENTFD:
+            raise _err(errno.EINVAL)
+        if data is not None and not data[0]:
+            return 0  # DATA_BOOL false: nothing to do
+        if action == SET_ACTION_MASK:
+            irq.masked = True
+        elif irq.masked:
+            irq.masked = False
+            if irq.level:  # a still-asserted level line interrupts again at once
+                self._fire(irq)
+        return 0
+
+    def _trigger(self, irq: FakeIrq, flags: int, start: int, count: int, data: bytes | None) -> int:
+        if count == 0 and flags & SET_DATA_NONE:
+            irq.trigger = None
+            return 0
+        if start != 0 or count != 1:
+            raise _err(errno.EINVAL)
+        if flags & SET_DATA_EVENTFD:
+            assert data is not None
+            (efd,) = struct.unpack("<i", data)
+            irq.trigger = None
+            if efd >= 0:
+                os.fstat(efd)  # eventfd_ctx_fdget: a bad fd fails with EBADF
+                irq.trigger = efd
+            return 0
+        self._fire(irq)  # DATA_NONE / DATA_BOOL true: loopback trigger
+        return 0
+
+    def _fire(self, irq: FakeIrq) -> None:
+        if irq.trigger is None or irq.masked:
+            return
+        if irq.flags & IRQ_AUTOMASKED:
+            irq.masked = True
+        irq.fired += 1
+        os.eventfd_write(irq.trigger, 1)
+
+    # -- test controls ---------------------------------------------------------------------------
+
+    def raise_irq(self, index: int) -> None:
+        """The device asserts line ``index`` (level): delivered unless masked or unarmed."""
+        self.irqs[index].level = True
+        self._fire(self.irqs[index])
+
+    def lower_irq(self, index: int) -> None:
+        """The driver cleared the cause: the level drops."""
+        self.irqs[index].level = False
+
+    def region_read_u32(self, index: int, offset: int) -> int:
+        with open(self.regions[index].path, "rb") as f:
+            f.seek(offset)
+            return int.from_bytes(f.read(4), sys.byteorder)
+
+    def region_write_u32(self, index: int, offset: int, value: int) -> None:
+        with open(self.regions[index].path, "r+b") as f:
+            f.seek(offset)
+            f.write(value.to_bytes(4, sys.byteorder))
+
+    def open_fake_fds(self) -> list[str]:
+        """Kinds of the container/group/device fds still open (empty after a clean close)."""
+        return sorted(str(e["kind"]) for e in self.fds.values())
