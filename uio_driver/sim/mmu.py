@@ -41,9 +41,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from ..errors import BadAddress, InvalidArgument, Timeout
+from ..errors import InvalidArgument, Timeout
 from .clock import Event
 from .irq import IrqBlock
+from .memory import SimBusError
 from .regfile import U32_MASK, Access, Refusal, Register
 from .tlb import SimTlb, SimTranslator
 from .walker import (
@@ -51,11 +52,19 @@ from .walker import (
     FAULTSTATUS_ACCESS_SHIFT,
     FAULTSTATUS_SOURCE_SHIFT,
     GPU_BUS_FAULT,
+    GPU_FAULT_ADDRESS_VALID,
+    GPU_FAULT_JASID_SHIFT,
+    GPU_FAULT_JASID_VALID,
     MMU_EXCEPTION_NAMES,
     TRANSTAB_BUS_FAULT,
+    InjectedFault,
     SimFault,
     SimGpuFault,
     SimTranslation,
+    check_access_args,
+    check_aligned,
+    check_count,
+    value_bytes,
 )
 
 if TYPE_CHECKING:
@@ -93,13 +102,8 @@ LOCKADDR_SIZE_MASK = 0x3F
 LOCKADDR_RESERVED_MASK = 0xFC0
 LOCK_REGION_MIN_CODE = 14  # 2^(14+1) = 32 KiB, AS_LOCK_REGION_MIN_SIZE (panthor/kbase)
 
-# GPU_FAULTSTATUS fields for a data bus fault (§1.7): ADDRESS_VALID, JASID_VALID, JASID 15:12.
-GPU_FAULT_ADDRESS_VALID = 1 << 10
-GPU_FAULT_JASID_VALID = 1 << 11
-GPU_FAULT_JASID_SHIFT = 12
 #: How long an ``allow_stall`` access waits for a lock to go: panthor's AS_ACTIVE timeout (§3.3).
 DEFAULT_STALL_TIMEOUT_NS = 100_000_000
-_U64_LIMIT = 1 << 64
 
 
 @dataclass(frozen=True)
@@ -147,28 +151,6 @@ class AsConfig:
     def adrmode(self) -> int:
         """TRANSCFG[3:0] (§3.5): 0 LEGACY, 1 UNMAPPED, 2 IDENTITY, 6 AARCH64_4K, 8 AARCH64_64K."""
         return self.transcfg & 0xF
-
-
-@dataclass
-class InjectedFault:
-    """A forced fault (test hook), consumed by the next ``remaining`` matching accesses or walks.
-
-    Attributes:
-        as_nr: address space. va/size: VA range an access (or walk) must touch to match.
-        exception_type: the code reported (for a walk bus error TRANSTAB_BUS_FAULT + level).
-        on_walk: match table walks (TLB misses) instead of accesses.
-        remaining: how many more times it fires.
-    """
-
-    as_nr: int
-    va: int
-    size: int
-    exception_type: int
-    on_walk: bool
-    remaining: int
-
-    def matches(self, as_nr: int, va: int, size: int) -> bool:
-        return as_nr == self.as_nr and va < self.va + self.size and self.va < va + size
 
 
 class AddressSpace:
@@ -412,7 +394,7 @@ class SimMmu:
             SimProtocolError: (strict) L2 off, unsupported ADRMODE, stale TLB entry, bad descriptor.
         """
         s = self.space(as_nr)
-        _check_access_args(as_nr, va, 1, access, source)
+        check_access_args(as_nr, va, 1, access, source)
         self._sim.require_l2_ready(f"AS{as_nr} translation of VA {va:#x}")
         got = self.translator.lookup(s, va, access, source)
         return got if isinstance(got, SimFault) else replace(got, va=va, pa=got.at(va))
@@ -434,9 +416,8 @@ class SimMmu:
         """
         if access not in ("read", "execute"):
             raise InvalidArgument(f"sim: gpu_read access must be 'read' or 'execute', got {access!r}")
-        pieces = self._prepare(as_nr, va, size, access, source, allow_stall)
-        memory = self._sim.memory
-        return b"".join(memory.read(pa, n) for _, pa, n in pieces)
+        views = self._prepare(as_nr, va, size, access, source, allow_stall)
+        return bytes(views[0]) if len(views) == 1 else b"".join(views)
 
     def gpu_write(self, as_nr: int, va: int, data: bytes | bytearray | memoryview, *, source: int = 0,
                   allow_stall: bool = False) -> None:
@@ -452,37 +433,36 @@ class SimMmu:
         except TypeError:
             kind = type(data).__name__
             raise InvalidArgument(f"sim: gpu_write data must be bytes-like, not {kind}") from None
-        pieces = self._prepare(as_nr, va, buf.nbytes, "write", source, allow_stall)
-        memory, off = self._sim.memory, 0
-        for _, pa, n in pieces:
-            memory.write(pa, buf[off:off + n])
-            off += n
+        off = 0
+        for view in self._prepare(as_nr, va, buf.nbytes, "write", source, allow_stall):
+            view[:] = buf[off:off + view.nbytes]
+            off += view.nbytes
 
     def gpu_read32(self, as_nr: int, va: int, *, access: str = "read", source: int = 0,
                    allow_stall: bool = False) -> int:
         """A naturally aligned little-endian 32-bit GPU load (see :meth:`gpu_read`)."""
-        _check_aligned(va, 4)
+        check_aligned(va, 4)
         data = self.gpu_read(as_nr, va, 4, access=access, source=source, allow_stall=allow_stall)
         return int.from_bytes(data, "little")
 
     def gpu_read64(self, as_nr: int, va: int, *, access: str = "read", source: int = 0,
                    allow_stall: bool = False) -> int:
         """A naturally aligned little-endian 64-bit GPU load (see :meth:`gpu_read`)."""
-        _check_aligned(va, 8)
+        check_aligned(va, 8)
         data = self.gpu_read(as_nr, va, 8, access=access, source=source, allow_stall=allow_stall)
         return int.from_bytes(data, "little")
 
     def gpu_write32(self, as_nr: int, va: int, value: int, *, source: int = 0,
                     allow_stall: bool = False) -> None:
         """A naturally aligned little-endian 32-bit GPU store (see :meth:`gpu_write`)."""
-        _check_aligned(va, 4)
-        self.gpu_write(as_nr, va, _value_bytes(value, 4), source=source, allow_stall=allow_stall)
+        check_aligned(va, 4)
+        self.gpu_write(as_nr, va, value_bytes(value, 4), source=source, allow_stall=allow_stall)
 
     def gpu_write64(self, as_nr: int, va: int, value: int, *, source: int = 0,
                     allow_stall: bool = False) -> None:
         """A naturally aligned little-endian 64-bit GPU store (see :meth:`gpu_write`)."""
-        _check_aligned(va, 8)
-        self.gpu_write(as_nr, va, _value_bytes(value, 8), source=source, allow_stall=allow_stall)
+        check_aligned(va, 8)
+        self.gpu_write(as_nr, va, value_bytes(value, 8), source=source, allow_stall=allow_stall)
 
     # -- fault injection (tests) -----------------------------------------------------------------
 
@@ -492,10 +472,10 @@ class SimMmu:
         ``exception_type`` (a §3.7 MMU code), whatever the tables say. FAULTADDRESS is the first
         byte of the access inside the range."""
         self.space(as_nr)
-        _check_access_args(as_nr, va, size, "read", 0)
+        check_access_args(as_nr, va, size, "read", 0)
         if exception_type not in MMU_EXCEPTION_NAMES:
             raise InvalidArgument(f"sim: {exception_type!r} is not an MMU exception type (§3.7 table)")
-        return self._inject(InjectedFault(as_nr, va, size, exception_type, False, _check_count(count)))
+        return self._inject(InjectedFault(as_nr, va, size, exception_type, False, check_count(count)))
 
     def inject_walk_bus_error(self, as_nr: int, va: int, size: int = 0x1000, *, level: int = 0,
                               count: int = 1) -> InjectedFault:
@@ -503,10 +483,10 @@ class SimMmu:
         error reading their level-``level`` descriptor: TRANSTAB_BUS_FAULT(level) and MMU IRQ bit
         16 + ``as_nr`` (§3.1). TLB hits do not walk, so they do not consume it."""
         self.space(as_nr)
-        _check_access_args(as_nr, va, size, "read", 0)
+        check_access_args(as_nr, va, size, "read", 0)
         if level not in (0, 1, 2, 3):
             raise InvalidArgument(f"sim: walk bus-error level must be 0..3, got {level!r}")
-        count = _check_count(count)
+        count = check_count(count)
         return self._inject(InjectedFault(as_nr, va, size, TRANSTAB_BUS_FAULT + level, True, count))
 
     def _inject(self, fault: InjectedFault) -> InjectedFault:
@@ -529,10 +509,10 @@ class SimMmu:
     # -- access engine ---------------------------------------------------------------------------
 
     def _prepare(self, as_nr: int, va: int, size: int, access: str, source: int,
-                 allow_stall: bool) -> list[tuple[int, int, int]]:
-        """Checks and translations of a whole access: ``[(va, pa, length), ...]`` or a raise."""
+                 allow_stall: bool) -> list[memoryview]:
+        """Checks and translations of a whole access: a RAM view per piece, in VA order, or a raise."""
         s = self.space(as_nr)
-        _check_access_args(as_nr, va, size, access, source)
+        check_access_args(as_nr, va, size, access, source)
         if size == 0:
             return []
         self._sim.require_l2_ready(f"AS{as_nr} GPU {access} of {size} bytes at VA {va:#x}")
@@ -551,9 +531,7 @@ class SimMmu:
             n = min(end, got.va_base + got.size) - cur
             pieces.append((cur, got.at(cur), n))
             cur += n
-        for piece in pieces:
-            self._check_ram(as_nr, piece, access, source)
-        return pieces
+        return [self._ram_view(as_nr, piece, access, source) for piece in pieces]
 
     def _wait_unlocked(self, s: AddressSpace, va: int, size: int, access: str, allow_stall: bool) -> None:
         region = s.locked
@@ -575,10 +553,12 @@ class SimMmu:
                               f"{self.stall_timeout_ns} ns of virtual time", register=f"AS{s.nr}_LOCKADDR_LO")
             clock.advance_to(nxt)
 
-    def _check_ram(self, as_nr: int, piece: tuple[int, int, int], access: str, source: int) -> None:
+    def _ram_view(self, as_nr: int, piece: tuple[int, int, int], access: str, source: int) -> memoryview:
         va, pa, n = piece
-        if self._sim.memory.contains(pa, n):
-            return
+        try:
+            return self._sim.memory.view(pa, n)
+        except SimBusError:
+            pass
         # A data access to an address no RAM decodes: GPU_BUS_FAULT in GPU_FAULTSTATUS with the
         # address and AS (§1.7); GPU_FAULTADDRESS holds the physical address [inferred].
         status = (GPU_BUS_FAULT | ACCESS_TYPES[access] << FAULTSTATUS_ACCESS_SHIFT | GPU_FAULT_ADDRESS_VALID
@@ -615,33 +595,3 @@ def _word_writer(space: AddressSpace, offset: int) -> Callable[[int], None]:
         space.pending[index] = value
     return write
 
-
-def _check_access_args(as_nr: int, va: int, size: int, access: str, source: int) -> None:
-    for label, v in (("VA", va), ("size", size), ("source", source)):
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise InvalidArgument(f"sim: AS{as_nr} GPU access {label} must be an integer, got {v!r}")
-    if not 0 <= va < _U64_LIMIT or size < 0 or va + size > _U64_LIMIT:
-        raise InvalidArgument(f"sim: AS{as_nr} GPU access [{va:#x}, +{size:#x}) is not inside the 64-bit "
-                              "VA space")
-    if access not in ACCESS_TYPES:
-        raise InvalidArgument(f"sim: AS{as_nr} GPU access type {access!r} is not one of "
-                              f"{sorted(ACCESS_TYPES)}")
-    if not 0 <= source <= 0xFFFF:
-        raise InvalidArgument(f"sim: AS{as_nr} SOURCE_ID {source:#x} does not fit FAULTSTATUS bits 31:16")
-
-
-def _check_aligned(va: int, width: int) -> None:
-    if isinstance(va, int) and not isinstance(va, bool) and va % width:
-        raise BadAddress(f"sim: {width * 8}-bit GPU access at VA {va:#x} is not naturally aligned", offset=va)
-
-
-def _check_count(count: int) -> int:
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise InvalidArgument(f"sim: injected fault count must be a positive integer, got {count!r}")
-    return count
-
-
-def _value_bytes(value: int, width: int) -> bytes:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 1 << (8 * width):
-        raise InvalidArgument(f"sim: GPU store value {value!r} does not fit {8 * width} bits")
-    return value.to_bytes(width, "little")

@@ -17,6 +17,10 @@ so each side checks the other):
 Fault priority follows the Arm VMSA order (address size, translation, access flag, then
 permission); Mali's memory-attribute fault is checked after the access flag [inferred].
 
+It also holds the records shared by the MMU model and its callers (:class:`SimTranslation`,
+:class:`SimFault`, :class:`SimGpuFault`, :class:`InjectedFault`) and the argument checks of the
+GPU access API.
+
 Everything here is pure: :func:`walk` reads descriptors from a :class:`SimMemory` and returns a
 :class:`SimTranslation` or a :class:`WalkFault`; it never touches registers. The MMU model
 (:mod:`uio_driver.sim.mmu`) latches faults, records the :attr:`WalkResult.problems` as protocol
@@ -27,7 +31,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..errors import HardwareFault
+from ..errors import BadAddress, HardwareFault, InvalidArgument
 from .memory import SimMemory
 
 # -- TRANSCFG (§3.5) -------------------------------------------------------------------------------
@@ -63,8 +67,13 @@ ADDRESS_SIZE_FAULT_IN = 0xE0  # + level
 ADDRESS_SIZE_FAULT_OUT = 0xE4  # + level
 MEMORY_ATTRIBUTE_FAULT = 0xE8  # + level
 MEMORY_ATTRIBUTE_NONCACHEABLE = 0xEC  # + level (kbase only)
-#: GPU_FAULTSTATUS exception type of a bus error on a data access (§1.7).
+#: GPU_FAULTSTATUS exception type of a bus error on a data access, and the fields that go with it:
+#: ADDRESS_VALID bit 10, JASID_VALID bit 11, JASID 15:12 (§1.7).
 GPU_BUS_FAULT = 0x80
+GPU_FAULT_ADDRESS_VALID = 1 << 10
+GPU_FAULT_JASID_VALID = 1 << 11
+GPU_FAULT_JASID_SHIFT = 12
+_U64_LIMIT = 1 << 64
 
 #: The simulator's own table of MMU exception types (§3.7): code -> name.
 MMU_EXCEPTION_NAMES: dict[int, str] = {
@@ -298,6 +307,28 @@ class SimGpuFault(HardwareFault):
                    reason=fault.reason, latched=latched, faultstatus=fault.faultstatus)
 
 
+@dataclass
+class InjectedFault:
+    """A forced fault (test hook), consumed by the next ``remaining`` matching accesses or walks.
+
+    Attributes:
+        as_nr: address space. va/size: VA range an access (or walk) must touch to match.
+        exception_type: the code reported (for a walk bus error TRANSTAB_BUS_FAULT + level).
+        on_walk: match table walks (TLB misses) instead of accesses.
+        remaining: how many more times it fires.
+    """
+
+    as_nr: int
+    va: int
+    size: int
+    exception_type: int
+    on_walk: bool
+    remaining: int
+
+    def matches(self, as_nr: int, va: int, size: int) -> bool:
+        return as_nr == self.as_nr and va < self.va + self.size and self.va < va + size
+
+
 @dataclass(frozen=True)
 class WalkParams:
     """What a walk needs from the live AS config and MMU_FEATURES.
@@ -482,3 +513,39 @@ def identity_translation(va: int, oas: int) -> SimTranslation | WalkFault:
                          "physical address size")
     return SimTranslation(va=va, pa=va, level=None, va_base=0, pa_base=0, size=1 << oas, read_only=False,
                           executable=True, attr_index=0, memattr=0, shareability=0)
+
+
+def check_access_args(as_nr: int, va: int, size: int, access: str, source: int) -> None:
+    """Refuse a malformed GPU access (InvalidArgument): non-integer or out-of-range VA/size,
+    an unknown access type, a SOURCE_ID wider than FAULTSTATUS bits 31:16."""
+    for label, v in (("VA", va), ("size", size), ("source", source)):
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise InvalidArgument(f"sim: AS{as_nr} GPU access {label} must be an integer, got {v!r}")
+    if not 0 <= va < _U64_LIMIT or size < 0 or va + size > _U64_LIMIT:
+        raise InvalidArgument(f"sim: AS{as_nr} GPU access [{va:#x}, +{size:#x}) is not inside the 64-bit "
+                              "VA space")
+    if access not in ACCESS_TYPES:
+        raise InvalidArgument(f"sim: AS{as_nr} GPU access type {access!r} is not one of "
+                              f"{sorted(ACCESS_TYPES)}")
+    if not 0 <= source <= 0xFFFF:
+        raise InvalidArgument(f"sim: AS{as_nr} SOURCE_ID {source:#x} does not fit FAULTSTATUS bits 31:16")
+
+
+def check_aligned(va: int, width: int) -> None:
+    """Refuse (BadAddress) a ``width``-byte scalar access that is not naturally aligned."""
+    if isinstance(va, int) and not isinstance(va, bool) and va % width:
+        raise BadAddress(f"sim: {width * 8}-bit GPU access at VA {va:#x} is not naturally aligned", offset=va)
+
+
+def check_count(count: int) -> int:
+    """Return ``count`` if it is a positive integer, else raise InvalidArgument."""
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise InvalidArgument(f"sim: injected fault count must be a positive integer, got {count!r}")
+    return count
+
+
+def value_bytes(value: int, width: int) -> bytes:
+    """``value`` as ``width`` little-endian bytes; InvalidArgument if it does not fit."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 1 << (8 * width):
+        raise InvalidArgument(f"sim: GPU store value {value!r} does not fit {8 * width} bits")
+    return value.to_bytes(width, "little")
