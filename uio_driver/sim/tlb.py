@@ -30,6 +30,7 @@ TLB geometry is not in the reference; the bound only keeps memory use finite.
 from __future__ import annotations
 
 import struct
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -121,8 +122,8 @@ class TlbStats:
     inserted: int = 0
     evicted: int = 0
     invalidated: int = 0
-    #: Invalidation events as (base, size) ranges; ``(0, 1 << 64)`` for a whole-AS drop.
-    invalidations: list[tuple[int, int]] = field(default_factory=list)
+    #: The latest invalidation events as (base, size) ranges; ``(0, 1 << 64)`` for a whole-AS drop.
+    invalidations: deque[tuple[int, int]] = field(default_factory=lambda: deque(maxlen=256))
 
 
 class SimTlb:
