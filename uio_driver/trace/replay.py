@@ -139,12 +139,15 @@ def replay(trace: str | os.PathLike[str] | Trace, platform: Platform | None = No
         NotSupported: the platform has no virtual clock.
         DeviceNotFound: the platform lacks a region the trace uses.
         InvalidArgument: bad ``max_mismatches`` or a platform region smaller than the recorded one.
-        TraceFormatError: the trace file is malformed.
+        TraceFormatError: the trace file is malformed (found before anything is replayed).
     """
     if isinstance(max_mismatches, bool) or not isinstance(max_mismatches, int) or max_mismatches < 0:
         raise InvalidArgument(f"replay: max_mismatches must be an int >= 0, got {max_mismatches!r}")
     source: Trace | TraceReader = (trace if isinstance(trace, Trace)
                                    else TraceReader(trace, allow_truncated=allow_truncated))
+    if isinstance(source, TraceReader):
+        for _ in source.chunks():  # validate the whole file first: a corrupt trace replays nothing
+            pass
     own = platform is None
     target = open_platform(backend, strict=strict, **options) if platform is None else platform
     try:

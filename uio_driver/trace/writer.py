@@ -156,20 +156,23 @@ class TraceWriter:
         dt = time_ns - self._last_ns
         if not 0 <= dt <= U32_MAX or not (op == OP_READ or op == OP_WRITE) \
                 or not 0 <= region < len(self._regions) or not 0 <= errno <= 0xFFFF:
-            dt = self._check_record(dt, op, region, errno)
-        self._last_ns = time_ns
-        self._put(dt, op, region, errno, offset, value)
-        self.count += 1
+            dt = self._check_record(dt, op, region, errno, offset, value)
         # GPU_ID is offset 0x000 of the GPU window (mali-csf-registers-and-mmu.md §1.2): keep the
-        # first value read for the header.
+        # first value read for the header (patched in at the next flush).
         if offset == 0 and region == self._gpu_region and op == OP_READ and not errno and value \
-                and not self._gpu_id_state:
+                and not self._gpu_id_state and value <= U32_MAX:
             self.gpu_id, self._gpu_id_state = value, 1
+        self._put(dt, op, region, errno, offset, value)
+        self._last_ns = time_ns
+        self.count += 1
         if errno:
             self.flush()
 
-    def _check_record(self, dt: int, op: int, region: int, errno: int) -> int:
+    def _check_record(self, dt: int, op: int, region: int, errno: int, offset: int, value: int) -> int:
         """Slow path of :meth:`record`: refuse bad fields, emit a time extension for long gaps."""
+        for label, v in (("offset", offset), ("value", value)):
+            if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= U32_MAX:
+                raise InvalidArgument(f"trace writer: {label} {v!r} does not fit 32 bits")
         if op not in (OP_READ, OP_WRITE):
             raise InvalidArgument(f"trace writer: op {op!r} is not a read or write")
         if not 0 <= region < len(self._regions):
