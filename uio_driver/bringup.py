@@ -14,6 +14,7 @@ from typing import Any
 
 from .errors import InvalidArgument, MaliError
 from .gpu import Gpu
+from .mmu import Mmu
 from .platform.base import Platform
 
 
@@ -69,6 +70,16 @@ def _flush(b: Bringup) -> str:
     return "caches cleaned and invalidated (FLUSH_CACHES 0x23304)"
 
 
+def _mmu(b: Bringup) -> str:
+    # panthor_mmu_init: MMU_IRQ_CLEAR/MASK = 0xFFFF; no VM or AS is set up here (the MCU VM is the
+    # firmware stage's). The Mmu object is left in objects["mmu"] for later stages.
+    mmu = Mmu(b.gpu)
+    mmu.enable_interrupts()
+    b.objects["mmu"] = mmu
+    return (f"MMU IRQ mask {b.gpu.irq.mask_of('mmu'):#x}, {len(mmu.as_numbers)} address spaces "
+            "(AS0 for the MCU)")
+
+
 #: The stages in order. Later layers (MMU, firmware, scheduler) append theirs.
 STAGES: list[Stage] = [
     Stage("identify", "read identification registers", _identify),
@@ -76,6 +87,7 @@ STAGES: list[Stage] = [
     Stage("interrupts", "program GPU interrupt mask", _interrupts),
     Stage("l2", "power on the L2 cache", _l2),
     Stage("flush", "flush GPU caches", _flush),
+    Stage("mmu", "program the MMU interrupt mask", _mmu),
 ]
 
 

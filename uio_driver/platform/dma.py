@@ -263,6 +263,29 @@ class DmaAllocator:
         """True when ``[phys, phys+size)`` lies inside the carveout (allocated or not)."""
         return self.phys_base <= phys and phys + size <= self.phys_base + self.size
 
+    def peek(self, phys: int, size: int) -> bytes:
+        """Copy ``size`` bytes of the carveout at physical ``phys``, allocated or not (read-only).
+
+        Used to walk page tables by physical address (``mali-uio pt``): TRANSTAB names a PA, and the
+        tables may belong to another process's allocations. Safe on Device memory (element-wise).
+
+        Raises:
+            BadAddress: ``[phys, phys + size)`` is not inside the carveout (or the allocator is closed).
+        """
+        for label, v in (("phys", phys), ("size", size)):
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise BadAddress(f"{self.name}: peek {label} must be an integer, got {v!r}")
+        if self.closed or size < 0 or not self.contains(phys, size):
+            raise BadAddress(f"{self.name}: physical range [{phys:#x}, +{size:#x}) is outside the carveout "
+                             f"{self.phys_base:#x}+{self.size:#x}", offset=phys)
+        offset = phys - self.phys_base
+        src = np.frombuffer(self._view, dtype=np.uint8, count=size, offset=offset)
+        if self.device_memory:
+            out = np.empty(size, dtype=np.uint8)
+            _device_copy(out, src)
+            return out.tobytes()
+        return src.tobytes()
+
     def allocations(self) -> Iterator[DmaBuffer]:
         for start in self._live_starts:
             yield self._live[start]
