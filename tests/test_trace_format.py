@@ -48,6 +48,7 @@ def test_record_layout_is_16_bytes_with_documented_offsets() -> None:
     assert ctypes.sizeof(TraceRecord) == 16 and RECORD_DTYPE.itemsize == 16
     expected = {"dt_ns": 0, "op": 4, "region": 5, "errno": 6, "offset": 8, "value": 12}
     assert {n: getattr(TraceRecord, n).offset for n in expected} == expected
+    assert RECORD_DTYPE.fields is not None
     assert {n: RECORD_DTYPE.fields[n][1] for n in expected} == expected
 
 
@@ -91,7 +92,8 @@ def test_round_trip_times_values_and_end(tmp_path: Path) -> None:
     t = read_trace(path)
     assert t.complete and len(t) == 3 and t.duration_ns == 20000
     got = [(a.time_ns, a.op, a.offset, a.value, a.errno) for a in t.accesses]
-    assert got == [(0, "R", 0x20, 0, 0), (20000, "R", 0x20, 0x100, 0), (20000, "W", 0x24, 0x100, errno.EPROTO)]
+    assert got == [(0, "R", 0x20, 0, 0), (20000, "R", 0x20, 0x100, 0),
+                   (20000, "W", 0x24, 0x100, errno.EPROTO)]
     assert t.header.gpu_id is None and t.header.clock_virtual and t.header.start_clock_ns == 1000
     assert [a.byte_offset for a in t.accesses] == [t.header.header_size + 16 * i for i in range(3)]
 
@@ -285,12 +287,14 @@ def test_unknown_region(good: Path) -> None:
 
 def test_failed_read_with_a_value(good: Path) -> None:
     third = header_size(good) + 32  # R of value 2
-    expect_error(corrupt(good, third + 6, (5).to_bytes(2, "little")), third, "failed read record carries value")
+    expect_error(corrupt(good, third + 6, (5).to_bytes(2, "little")), third,
+                 "failed read record carries value")
 
 
 def test_end_count_mismatch(good: Path) -> None:
     end = header_size(good) + 48
-    expect_error(corrupt(good, end + 8, (7).to_bytes(4, "little")), end, "END record counts 7 accesses but the file holds 3")
+    expect_error(corrupt(good, end + 8, (7).to_bytes(4, "little")), end,
+                 "END record counts 7 accesses but the file holds 3")
 
 
 def test_data_after_end(good: Path) -> None:

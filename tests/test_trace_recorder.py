@@ -35,12 +35,13 @@ def test_bringup_trace_equals_the_simulators_own_access_log(tmp_path: Path) -> N
     assert len(model_log) > 40  # probe, reset, IRQ mask, L2 and flush all happened
 
 
-def test_read64_is_recorded_as_hi_lo_hi_and_write64_as_lo_hi(sim_platform: SimPlatform, tmp_path: Path) -> None:
+def test_read64_is_recorded_as_hi_lo_hi_and_write64_as_lo_hi(sim_platform: SimPlatform,
+                                                              tmp_path: Path) -> None:
     path = tmp_path / "t.bin"
     start_tracing(sim_platform, path)
     mmio = sim_platform.mmio
-    assert mmio.read64(0x100) == 0x50005                 # SHADER_PRESENT_LO/HI at 0x100/0x104 (reference §1.1)
-    mmio.write64(0x88, 0x1_0000_0002)                    # TIMESTAMP_OFFSET_LO/HI at 0x088/0x08C
+    assert mmio.read64(0x100) == 0x50005  # SHADER_PRESENT_LO/HI at 0x100/0x104 (reference §1.1)
+    mmio.write64(0x88, 0x1_0000_0002)     # TIMESTAMP_OFFSET_LO/HI at 0x088/0x08C
     sim_platform.close()
     assert [(op, off, v) for _, op, off, v, _ in rows(path)] == [
         ("R", 0x104, 0), ("R", 0x100, 0x50005), ("R", 0x104, 0),
@@ -68,8 +69,8 @@ def test_a_refused_access_is_recorded_with_its_errno_and_reraised(sim_platform: 
     (lambda m: m.write32(0x28, 1 << 32), InvalidArgument),
     (lambda m: m.write32(0x28, 1.0), InvalidArgument),
 ])
-def test_malformed_calls_never_reach_the_device_and_are_not_recorded(sim_platform: SimPlatform, tmp_path: Path,
-                                                                      call, error) -> None:
+def test_malformed_calls_never_reach_the_device_and_are_not_recorded(sim_platform: SimPlatform,
+                                                                      tmp_path: Path, call, error) -> None:
     path = tmp_path / "t.bin"
     start_tracing(sim_platform, path)
     with pytest.raises(error):
@@ -82,7 +83,7 @@ def test_malformed_calls_never_reach_the_device_and_are_not_recorded(sim_platfor
 def test_numpy_values_are_recorded_as_integers(sim_platform: SimPlatform, tmp_path: Path) -> None:
     path = tmp_path / "t.bin"
     start_tracing(sim_platform, path)
-    sim_platform.mmio.write32(0x28, np.uint32(0x20103))  # GPU_IRQ_MASK
+    sim_platform.mmio.write32(0x28, np.uint32(0x20103))  # type: ignore[arg-type]  # GPU_IRQ_MASK
     sim_platform.close()
     assert [(op, off, v) for _, op, off, v, _ in rows(path)] == [("W", 0x28, 0x20103)]
 

@@ -67,7 +67,8 @@ def test_a_slower_reset_shows_up_as_the_reset_poll_reading_not_ready(tmp_path: P
     log = record_bringup(path)  # default reset: 20 us
     report = replay(path, config=SimConfig(reset_delay_ns=50_000))
     # The recorded poll saw RESET_COMPLETED (bit 8, reference §1.4) in RAWSTAT at t = 20 us.
-    (index,) = [i for i, (t, op, off, v) in enumerate(log) if off == GPU_IRQ_RAWSTAT and v == 0x100 and op == "R"]
+    (index,) = [i for i, (_, op, off, v) in enumerate(log)
+                if op == "R" and off == GPU_IRQ_RAWSTAT and v == 0x100]
     first = report.mismatches[0]
     assert (first.index, first.time_ns, first.register) == (index, 20_000, "GPU_IRQ_RAWSTAT")
     assert (first.expected, first.got) == (0x100, 0)

@@ -108,6 +108,15 @@ def parse_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
 
 
+def describe_command(args: argparse.Namespace) -> str:
+    """``mali-uio peek (target='GPU_ID', json=True, ...)``: the parsed command, for trace headers."""
+    values = {k: v for k, v in vars(args).items() if not callable(v)}
+    words = [str(values.pop(k)) for k in [k for k in values if k == "command" or k.endswith("_command")]
+             if isinstance(values.get(k), str)]
+    opts = ", ".join(f"{k}={v!r}" for k, v in sorted(values.items()) if v not in (None, False))
+    return " ".join(["mali-uio", *words]) + (f" ({opts})" if opts else "")
+
+
 def open_backend(args: argparse.Namespace, **options: Any) -> Any:
     """Open the platform selected by --backend / $MALI_UIO_BACKEND and report the choice on stderr.
 
@@ -122,7 +131,7 @@ def open_backend(args: argparse.Namespace, **options: Any) -> Any:
         from ..trace.recorder import start_tracing
 
         try:
-            start_tracing(platform, trace_path)
+            start_tracing(platform, trace_path, command=describe_command(args))
         except BaseException:
             platform.close()
             raise
