@@ -26,6 +26,7 @@ import mmap
 import os
 import struct
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,8 +116,12 @@ class FakeSysfs:
     def add_uio(self, name: str, maps: list[FakeMap] | tuple[FakeMap, ...] = (), *, event: int = 0,
                 compatible: tuple[str, ...] | None = ("generic-uio",), spi: int | None = None,
                 of_node: bool = True, dev_file: bool = True, dev_size: int | None = None,
-                index: int | None = None) -> FakeUioNode:
-        """Add ``uioN`` named ``name`` with ``maps``; ``spi`` writes an ``interrupts`` property."""
+                index: int | None = None, of_path: str | None = None) -> FakeUioNode:
+        """Add ``uioN`` named ``name`` with ``maps``; ``spi`` writes an ``interrupts`` property.
+
+        ``of_path`` names the DT node (under ``sys/firmware/devicetree/base``) to link as ``of_node``,
+        e.g. the overlay's ``mali-hil@fb000000``; by default a node named after the UIO node is made.
+        """
         n = len(self.nodes) if index is None else index
         node_name = f"{name}@{maps[0].addr:x}" if maps else name
         plat_name = f"{maps[0].addr:x}.{name}" if maps else name
@@ -139,10 +144,10 @@ class FakeSysfs:
         class_dir = self.sys / "class" / "uio"
         os.symlink(os.path.relpath(uio_dir, class_dir), class_dir / f"uio{n}")
         if of_node:
-            of = self.sys / "firmware" / "devicetree" / "base" / node_name
-            if of.exists():  # same-named nodes (a misconfiguration under test): keep both
+            of = self.sys / "firmware" / "devicetree" / "base" / (of_path or node_name)
+            if of.exists() and of_path is None:  # same-named nodes (a misconfiguration under test): keep both
                 of = of.with_name(f"{node_name}-{n}")
-            of.mkdir(parents=True)
+            of.mkdir(parents=True, exist_ok=True)
             if compatible is not None:
                 (of / "compatible").write_bytes(b"".join(c.encode() + b"\0" for c in compatible))
             if spi is not None:
@@ -188,7 +193,7 @@ class FakeSysfs:
 
     # -- platform devices, vfio and the rest of a board's tree (doctor / vfio tests) --------------
 
-    def dt_node(self, path: str, props: dict[str, bytes | str] | None = None) -> Path:
+    def dt_node(self, path: str, props: Mapping[str, bytes | str] | None = None) -> Path:
         """A device-tree node ``sys/firmware/devicetree/base/<path>`` with properties.
 
         A str value is written as a NUL-terminated DT string, bytes as they are; ``b""`` makes an
@@ -201,7 +206,7 @@ class FakeSysfs:
         return node
 
     def add_platform_device(self, name: str, *, driver: str | None = None, of_node: str | None = None,
-                            props: dict[str, bytes | str] | None = None, iommu_group: int | None = None,
+                            props: Mapping[str, bytes | str] | None = None, iommu_group: int | None = None,
                             runtime_status: str | None = None) -> Path:
         """``sys/devices/platform/<name>`` with its ``sys/bus/platform/devices`` link, an optional bound
         ``driver`` (both directions), ``of_node`` (created with ``props``), ``iommu_group`` link (a
@@ -263,6 +268,97 @@ class FakeSysfs:
             if driver == "vfio-platform":
                 (self.dev / "vfio" / f"noiommu-{group}").touch()
         return dev
+
+    def add_board(self, *, compatible: tuple[str, ...] = ("radxa,rock-5b", "rockchip,rk3588"),
+                  variant: str = "uio", carveout: tuple[int, int] = (CARVEOUT_BASE, 0x100000),
+                  gpu_id: int = 0xA8670005, runtime_status: str = "active", debugfs: bool = True,
+                  regulator_state: str = "enabled", always_on: bool = True) -> FakeUioNode | None:
+        """A healthy RK3588 board after bring-up (what ``mali-uio doctor`` should pass), under ``root``.
+
+        Lays out ``proc/device-tree`` (-> the sysfs DT) with the board compatible, ``gpu@fb000000``
+        disabled, ``__symbols__/vdd_gpu_s0``, the overlay's reserved-memory carveout and mali-hil node
+        (reference §7.4), the UIO nodes (``variant="uio"``; GPU_ID in map0) or the vfio device, the
+        regulator in ``sys/class/regulator``, genpd/clk debugfs summaries, ``proc/iomem``, the udev rule
+        and a firmware file. Returns the ``mali-hil-job`` node for the uio variant.
+        """
+        (self.root / "proc").mkdir(exist_ok=True)
+        if not (self.root / "proc" / "device-tree").is_symlink():
+            os.symlink("../sys/firmware/devicetree/base", self.root / "proc" / "device-tree")
+        base, size = carveout
+        reg = (GPU_BASE.to_bytes(8, "big") + GPU_SIZE.to_bytes(8, "big") + base.to_bytes(8, "big")
+               + size.to_bytes(8, "big"))
+        self.dt_node("", {"compatible": b"".join(c.encode() + b"\0" for c in compatible),
+                          "model": "Fake board"})
+        self.dt_node("gpu@fb000000", {"compatible": "rockchip,rk3588-mali", "status": "disabled"})
+        rail = "spi@feb20000/pmic@0/regulators/dcdc-reg1"
+        self.dt_node("__symbols__", {"vdd_gpu_s0": f"/{rail}"})
+        rail_props: dict[str, bytes | str] = {"regulator-name": "vdd_gpu_s0"}
+        if always_on:
+            rail_props["regulator-always-on"] = b""
+        self.dt_node(rail, rail_props)
+        cells2 = (2).to_bytes(4, "big")
+        self.dt_node("reserved-memory", {"#address-cells": cells2, "#size-cells": cells2, "ranges": b""})
+        self.dt_node(f"reserved-memory/mali-hil-dma@{base:x}", {"reg": reg[16:], "no-map": b""})
+        # power-domains = <&power 12>; clocks = <&cru 262>, <&cru 263>, <&cru 264> (phandles 1 and 2)
+        pm = {"power-domains": b"".join(v.to_bytes(4, "big") for v in (1, 12)),
+              "clocks": b"".join(v.to_bytes(4, "big") for v in (2, 262, 2, 263, 2, 264))}
+        job = None
+        if variant == "uio":
+            self.dt_node(f"mali-hil@{GPU_BASE:x}", {"reg": reg, "reg-names": b"gpu-regs\0dma\0", **pm})
+            maps = [FakeMap("gpu-regs", GPU_BASE, GPU_SIZE), FakeMap("dma", base, size)]
+            job = self.add_uio("mali-hil-job", maps, spi=SPI["job"], of_path=f"mali-hil@{GPU_BASE:x}")
+            self.add_uio("mali-hil-mmu", spi=SPI["mmu"], of_path="mali-hil-mmu-irq")
+            self.add_uio("mali-hil-gpu", spi=SPI["gpu"], of_path="mali-hil-gpu-irq")
+            job.write_u32(0, 0, gpu_id)
+            power = (job.sys_dir / "device" / "power")
+            power.mkdir(exist_ok=True)
+            (power / "runtime_status").write_text(runtime_status + "\n")
+        else:
+            dev = self.add_vfio_gpu(carveout=carveout)
+            self.dt_node(f"mali-hil@{GPU_BASE:x}", pm)
+            (dev / "power").mkdir(exist_ok=True)
+            (dev / "power" / "runtime_status").write_text(runtime_status + "\n")
+        reg_dir = self.sys / "class" / "regulator" / "regulator.7"
+        reg_dir.mkdir(parents=True, exist_ok=True)
+        for key, value in (("name", "vdd_gpu_s0"), ("state", regulator_state), ("num_users", "1"),
+                           ("microvolts", "750000")):
+            (reg_dir / key).write_text(value + "\n")
+        if debugfs:
+            self.set_debugfs(gpu_domain="on",
+                             clocks={"clk_gpu": 1, "clk_gpu_coregroup": 1, "clk_gpu_stacks": 1})
+        (self.root / "proc" / "iomem").write_text(
+            f"00200000-{base - 1:08x} : System RAM\n{base:08x}-{base + size - 1:08x} : reserved\n"
+            f"fb000000-fb1fffff : fb000000.mali-hil\n")
+        (self.root / "proc" / "modules").write_text("uio_pdrv_genirq 16384 3 - Live 0x0\n")
+        rules = self.root / "etc" / "udev" / "rules.d"
+        rules.mkdir(parents=True, exist_ok=True)
+        (rules / "60-mali-hil.rules").write_text(
+            'SUBSYSTEM=="uio", ATTR{name}=="mali-hil-*", GROUP="gpuhil", MODE="0660"\n')
+        fw = self.root / "lib" / "firmware" / "arm" / "mali" / "arch10.8"
+        fw.mkdir(parents=True, exist_ok=True)
+        (fw / "mali_csffw.bin").write_bytes(b"fake firmware (never parsed by the doctor)")
+        return job
+
+    def set_debugfs(self, *, gpu_domain: str | None = "on", clocks: dict[str, int] | None = None) -> None:
+        """``sys/kernel/debug/pm_genpd/pm_genpd_summary`` and ``clk/clk_summary`` in the kernel's
+        column layout (domain/status, clock/enable count)."""
+        debug = self.sys / "kernel" / "debug"
+        (debug / "pm_genpd").mkdir(parents=True, exist_ok=True)
+        (debug / "clk").mkdir(parents=True, exist_ok=True)
+        lines = ["domain                          status          children", "    /device"
+                 "                                             runtime status", "-" * 60,
+                 "npu                             off-0", ]
+        if gpu_domain is not None:
+            lines += [f"gpu                             {gpu_domain}",
+                      "    /devices/platform/fb000000.mali-hil                 active"]
+        (debug / "pm_genpd" / "pm_genpd_summary").write_text("\n".join(lines) + "\n")
+        rows = ["                                 enable  prepare  protect                               ",
+                "   clock                          count    count    count        rate   accuracy phase",
+                "-" * 60,
+                " xin24m                              20       20        0    24000000          0     0"]
+        rows += [f"    {name:<30} {count:>5}        1        0   200000000          0     0"
+                 for name, count in (clocks or {}).items()]
+        (debug / "clk" / "clk_summary").write_text("\n".join(rows) + "\n")
 
 
 # --------------------------------------------------------------------------------------------
