@@ -358,24 +358,33 @@ class PageTable:
         i0 = (lo - table.va) >> shift
         i1 = ((hi - 1 - table.va) >> shift) + 1
         entries = table.entries
-        valid = np.flatnonzero(entries[i0:i1] & _ONE) + i0
-        if valid.size == 0:
-            return False
         head = lo > table.va + (i0 << shift)
         tail = hi < table.va + (i1 << shift)
-        full = valid[(valid >= i0 + head) & (valid < i1 - tail)]
-        removed = int(full.size)
-        if removed:
-            first, last = int(full[0]), int(full[-1])
-            txn.fill(table, first, last - first + 1, 0, 0)
-            for i in full.tolist() if table.children else ():
-                if i in table.children:
-                    self._release_subtree(txn, txn.unlink(table, i))
+        removed = 0
+        if i1 - i0 > 2:
+            valid = np.flatnonzero(entries[i0 + head:i1 - tail] & _ONE) + (i0 + head)
+            if valid.size:
+                self._clear_run(txn, table, valid)
+                removed = int(valid.size)
+        else:  # one or two entries (a walk down to a small range): scalar reads are cheaper
+            for i in range(i0 + head, i1 - tail):
+                if int(entries[i]) & 1:
+                    self._clear_run(txn, table, np.array([i]))
+                    removed += 1
         for i in sorted(({i0} if head else set()) | ({i1 - 1} if tail else set())):
-            if entries[i] & _ONE:
+            if int(entries[i]) & 1:
                 e_lo = table.va + (i << shift)
                 removed += self._unmap_edge(txn, table, i, max(lo, e_lo), min(hi, e_lo + (1 << shift)))
-        return table is not self.root and removed == int(np.count_nonzero(entries & _ONE))
+        return removed > 0 and table is not self.root and removed == int(np.count_nonzero(entries & _ONE))
+
+    def _clear_run(self, txn: PtUpdate, table: Table, valid: np.ndarray) -> None:
+        """Clear the wholly covered valid entries ``valid`` (ascending) and free the tables below them."""
+        first, last = int(valid[0]), int(valid[-1])
+        txn.fill(table, first, last - first + 1, 0, 0)
+        if table.children:
+            for i in valid.tolist():
+                if i in table.children:
+                    self._release_subtree(txn, txn.unlink(table, i))
 
     def _unmap_edge(self, txn: PtUpdate, table: Table, index: int, lo: int, hi: int) -> int:
         """A partly covered entry: recurse into its table or split its block. Returns 1 if removed."""

@@ -45,7 +45,8 @@ def check_va(va: int) -> None:
         InvalidArgument: not an int in ``[0, 2^48)``.
     """
     if isinstance(va, bool) or not isinstance(va, int) or not 0 <= va < 1 << VA_BITS:
-        raise InvalidArgument(f"virtual address {va!r} is outside the {VA_BITS}-bit GPU VA space")
+        shown = f"{va:#x}" if isinstance(va, int) and not isinstance(va, bool) else repr(va)
+        raise InvalidArgument(f"virtual address {shown} is outside the {VA_BITS}-bit GPU VA space")
 
 
 def walk(read: TableReader, root_pa: int, va: int) -> list[WalkStep]:
