@@ -172,6 +172,8 @@ def test_writer_refuses_bad_input_and_keeps_the_file_valid(tmp_path: Path) -> No
         w.add_region("other", 0x1000)
     with pytest.raises(InvalidArgument, match="do not fit"):
         w.record(6000, W, 0, 0x0, 1 << 32)
+    with pytest.raises(InvalidArgument, match="failed read carries no value"):
+        w.record(6000, R, 0, 0x0, 5, errno.EPROTO)
     w.close()
     t = read_trace(path)
     assert t.complete and [(a.time_ns, a.value) for a in t.accesses] == [(4000, 1)]
@@ -295,6 +297,11 @@ def test_end_count_mismatch(good: Path) -> None:
     end = header_size(good) + 48
     expect_error(corrupt(good, end + 8, (7).to_bytes(4, "little")), end,
                  "END record counts 7 accesses but the file holds 3")
+
+
+def test_end_record_with_a_time_delta(good: Path) -> None:
+    end = header_size(good) + 48
+    expect_error(corrupt(good, end, (1).to_bytes(4, "little")), end, "E record with non-zero region/errno/dt")
 
 
 def test_data_after_end(good: Path) -> None:

@@ -222,7 +222,7 @@ class TraceReader:
         ok_access = ((region < n_regions) & (offset % 4 == 0)
                      & (offset + 4 <= self._region_size[region])
                      & ~((op == OP_READ) & (recs["errno"] != 0) & (recs["value"] != 0)))
-        ok_control = (region == 0) & (recs["errno"] == 0) & ((op == OP_END) | (recs["dt_ns"] == 0))
+        ok_control = (region == 0) & (recs["errno"] == 0) & (recs["dt_ns"] == 0)
         return (access & ok_access) | (control & ok_control)
 
     def _problem(self, rec: np.void) -> str:

@@ -157,6 +157,8 @@ class TraceWriter:
         if not 0 <= dt <= U32_MAX or not (op == OP_READ or op == OP_WRITE) \
                 or not 0 <= region < len(self._regions) or not 0 <= errno <= 0xFFFF:
             dt = self._check_record(dt, op, region, errno, offset, value)
+        if errno and op == OP_READ and value:
+            raise InvalidArgument(f"trace writer: a failed read carries no value (got {value!r})")
         # GPU_ID is offset 0x000 of the GPU window (mali-csf-registers-and-mmu.md §1.2): keep the
         # first value read for the header (patched in at the next flush).
         if offset == 0 and region == self._gpu_region and op == OP_READ and not errno and value \
