@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
 import pytest
 
+from uio_driver.cli.common import open_backend
 from uio_driver.cli.main import main
-from uio_driver.trace import read_trace
+from uio_driver.sim.platform import SimMmioRegion
+from uio_driver.trace import TracingMmioRegion, read_trace
 
 
 @pytest.fixture(autouse=True)
@@ -70,6 +73,13 @@ def test_bringup_trace_then_replay_agrees(capsys: pytest.CaptureFixture[str], tm
     assert run(capsys, "bringup", "--backend", "sim", "--trace", str(path))[0] == 0
     code, out, _ = run(capsys, "trace", "replay", str(path), "--backend", "sim")
     assert code == 0 and "OK" in out and f"{len(read_trace(path))} accesses" in out
+
+
+def test_open_backend_wraps_regions_only_when_tracing(tmp_path: Path) -> None:
+    with open_backend(argparse.Namespace(backend="sim", trace=None)) as platform:
+        assert type(platform.mmio) is SimMmioRegion  # the fast region itself: no tracing cost
+    with open_backend(argparse.Namespace(backend="sim", trace=str(tmp_path / "t.bin"))) as platform:
+        assert isinstance(platform.mmio, TracingMmioRegion) and type(platform.mmio.inner) is SimMmioRegion
 
 
 def test_commands_without_a_backend_do_not_take_trace(capsys: pytest.CaptureFixture[str],
