@@ -145,6 +145,10 @@ class FirmwareFormatError(InvalidArgument):
     """A firmware image is malformed; ``offset`` is the byte offset of the problem (EINVAL)."""
 
 
+class TraceFormatError(InvalidArgument):
+    """An MMIO trace file is malformed; ``offset`` is the byte offset of the problem (EINVAL)."""
+
+
 class FirmwareNotFound(DeviceNotFound):
     """No firmware file was found; ``paths`` lists every path tried (ENOENT)."""
 
@@ -180,4 +184,5 @@ __all__ = [
     "SimProtocolError",
     "Timeout",
     "TooBig",
+    "TraceFormatError",
 ]

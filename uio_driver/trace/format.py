@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidArgument
+from ..errors import InvalidArgument, TraceFormatError
 
 #: File magic (8 bytes, no terminator).
 MAGIC = b"MALITRAC"
@@ -51,13 +51,6 @@ ACCESS_OPS = (OP_READ, OP_WRITE)
 OP_NAMES = {OP_READ: "R", OP_WRITE: "W", OP_TIME: "T", OP_END: "E"}
 
 U32_MAX = 0xFFFFFFFF
-
-
-class TraceFormatError(InvalidArgument):
-    """A trace file is malformed; ``offset`` is the byte offset of the problem (EINVAL).
-
-    ``details["path"]`` names the file when known.
-    """
 
 
 class TraceFileHeader(ctypes.LittleEndianStructure):
