@@ -38,8 +38,9 @@ from .platform.uio_sysfs import DEFAULT_PREFIX, UioNodeInfo, find_gpu_uio_nodes
 STATUSES = ("ok", "warn", "fail", "skip")
 #: Checks after which a failure makes touching the GPU unsafe.
 SAFETY_CHECKS = ("board", "kernel-driver", "overlay", "devices", "power", "regulator")
-#: Platform drivers that would own the GPU (§6.5: panthor; panfrost; kbase registers "mali").
-GPU_KERNEL_DRIVERS = ("panthor", "panfrost", "mali")
+#: Platform drivers that would own the GPU (§6.5: panthor, panfrost; kbase registers "mali", some
+#: vendor trees "bifrost" [unverified]).
+GPU_KERNEL_DRIVERS = ("panthor", "panfrost", "mali", "bifrost")
 #: Kernel modules of those drivers (kbase module names are [unverified] in §6.5).
 GPU_KERNEL_MODULES = ("panthor", "panfrost", "mali_kbase", "bifrost_kbase")
 GPU_PLATFORM_DEVICE = "fb000000.gpu"
