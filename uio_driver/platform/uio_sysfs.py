@@ -24,6 +24,8 @@ from .base import IRQ_NAMES, RK3588_GPU_BASE
 
 log = logging.getLogger(__name__)
 
+#: Page size of the running kernel; UIO map M lives at mmap offset M * PAGESIZE (§3.3: do not
+#: hard-code 4096).
 PAGESIZE = mmap.PAGESIZE
 
 #: GIC SPI numbers of the Mali node's interrupts (rk3588-base.dtsi; reference §0).
