@@ -163,6 +163,15 @@ def test_device_permissions_for_a_normal_user(board: FakeSysfs, reads: list[str]
     assert doctor(board, user=(4242, [gid])).check("devices").status == "ok"
 
 
+def test_uio_node_without_device_file(board: FakeSysfs, reads: list[str]) -> None:
+    board.nodes[1].dev_path.unlink()
+    report = doctor(board)
+    check = report.check("devices")
+    assert check.status == "fail" and "/dev/uio1 (mali-hil-mmu) do(es) not exist" in check.summary
+    assert "udevadm trigger" in check.fix
+    _assert_not_read(report, reads, "devices")
+
+
 def test_missing_udev_rule(board: FakeSysfs) -> None:
     (board.root / "etc" / "udev" / "rules.d" / "60-mali-hil.rules").unlink()
     check = doctor(board, user=(4242, [os.getegid()])).check("udev")

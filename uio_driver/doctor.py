@@ -316,6 +316,11 @@ class Doctor:
                          f"{self.sysfs}/class/uio", "load uio_pdrv_genirq with of_id=generic-uio: "
                          + SETUP_FIX + " (built-in driver: boot with uio_pdrv_genirq.of_id=generic-uio)",
                          details)
+        absent = [f"/dev/{n.uio} ({n.name})" for n in self.nodes.values()
+                  if not self.p(f"dev/{n.uio}").exists()]
+        if absent:
+            return _fail("devices", f"sysfs lists the UIO nodes but {', '.join(absent)} do(es) not exist",
+                         "is udev running? udevadm trigger -s uio (reference §8.1)", details)
         denied = [f"/dev/{n.uio} ({n.name})" for n in self.nodes.values()
                   if not self._access(self.p(f"dev/{n.uio}"))]
         if denied:
