@@ -12,5 +12,7 @@ Main entry points: :class:`~uio_driver.sim.platform.SimPlatform` (the Platform),
 from .config import SimConfig, SimFaults, SimViolation
 from .gpu import SimGpu
 from .platform import SimMmioRegion, SimPlatform
+from .walker import SimFault, SimGpuFault, SimTranslation
 
-__all__ = ["SimConfig", "SimFaults", "SimGpu", "SimMmioRegion", "SimPlatform", "SimViolation"]
+__all__ = ["SimConfig", "SimFault", "SimFaults", "SimGpu", "SimGpuFault", "SimMmioRegion", "SimPlatform",
+           "SimTranslation", "SimViolation"]

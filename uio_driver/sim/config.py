@@ -204,7 +204,10 @@ class SimViolation:
     Attributes:
         time_ns: virtual time of the access.
         kind: short category: "ro-write", "undefined", "power-off", "command-pending",
-            "as-active", "bad-value", "doorbell-page", "l2-off", "unsupported".
+            "as-active", "bad-value", "doorbell-page", "l2-off", "unsupported", "stale-tlb" (a TLB
+            hit whose descriptor changed in memory without LOCK/FLUSH/UNLOCK), "locked-access" (a
+            GPU access to a locked region), "bad-descriptor" (misaligned block address, table
+            attribute bits 63:59, AP[1] = 0, PXN without UXN).
         message: one-line description naming the register/offset.
         register: register name, when there is one.
         offset: MMIO offset (or physical address for memory checks), when relevant.
