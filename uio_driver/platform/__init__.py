@@ -35,9 +35,10 @@ __all__ = [
 def open_platform(backend: str | None = None, **options: Any) -> Platform:
     """Open a backend by name ("auto", "sim", "uio", "vfio", "devmem").
 
-    Keyword options are passed to the backend (e.g. ``strict=`` for the simulator,
-    ``sysfs_root=``/``dev_root=`` for UIO, ``allow_writes=`` for /dev/mem). Options a backend does
-    not know are ignored by the selector only for "auto".
+    Keyword options are passed to the backend that knows them (e.g. ``strict=`` for the simulator,
+    ``sysfs_root=``/``dev_root=`` for UIO, ``allow_writes=`` for /dev/mem); each backend lists its
+    options in ``OPTIONS`` and options it does not take are dropped, so one option set (as the CLI
+    builds it) works for every backend.
     """
     name = backend or os.environ.get(BACKEND_ENV) or "auto"
     if name not in BACKENDS:
