@@ -34,6 +34,7 @@ from .gpu_control import (
     GpuControl,
 )
 from .irq import IrqBlock
+from .mcu import SimMcu
 from .memory import SimMemory
 from .mmu import AS_BASE, AS_STRIDE, MAX_AS, SimMmu
 from .power import PowerController
@@ -71,6 +72,8 @@ class SimGpu:
         memory: simulated physical RAM (default: empty).
         trace: record every MMIO access in :attr:`trace`.
         power_on: switch the GPU power domain on at construction (reset state).
+        mcu: attach the simulated MCU (:class:`~uio_driver.sim.mcu.SimMcu`, the firmware interface
+            model); False leaves :attr:`mcu` None (MCU_CONTROL then only records a note).
 
     Attributes:
         gpu: the GPU_CONTROL block (``gpu.irq`` is the GPU IRQ block, ``gpu.faults`` the hooks).
@@ -82,21 +85,21 @@ class SimGpu:
         violations: every protocol violation seen, in order.
         notes: notable but legal events (e.g. host SHADER_PWRON, MCU enable without firmware).
         trace: None, or a list of ``(time_ns, "R"|"W", offset, value)``.
-        mcu: the plugged-in MCU model (:class:`McuHook`) or None (no firmware).
+        mcu: the plugged-in MCU model (:class:`McuHook`; by default a :class:`SimMcu`) or None.
         resets: completed GPU resets as ``(time_ns, "soft"|"hard"|"fast")``.
     """
 
     def __init__(self, config: SimConfig | None = None, faults: SimFaults | None = None, *,
                  strict: bool = True, clock: VirtualClock | None = None, memory: SimMemory | None = None,
-                 trace: bool = False, power_on: bool = True) -> None:
+                 trace: bool = False, power_on: bool = True, mcu: bool = False) -> None:
         config = SimConfig() if config is None else config
         faults = SimFaults() if faults is None else faults
         if not isinstance(config, SimConfig):
             raise InvalidArgument(f"sim: config must be a SimConfig, got {type(config).__name__}")
         if not isinstance(faults, SimFaults):
             raise InvalidArgument(f"sim: faults must be a SimFaults, got {type(faults).__name__}")
-        if not isinstance(strict, bool) or not isinstance(trace, bool):
-            raise InvalidArgument(f"sim: strict/trace must be bools, got {strict!r}/{trace!r}")
+        if not all(isinstance(flag, bool) for flag in (strict, trace, mcu)):
+            raise InvalidArgument(f"sim: strict/trace/mcu must be bools, got {strict!r}/{trace!r}/{mcu!r}")
         config.validate()
         self.config = config
         self.faults = faults
@@ -123,6 +126,8 @@ class SimGpu:
         for regs in (self.gpu.registers(), self.power.registers(), self.job_irq.registers(),
                      self.mmu.registers()):
             self.regs.extend(regs)
+        if mcu:
+            self.mcu = SimMcu(self)
         if power_on:
             self.set_power_domain(True)
 

@@ -70,24 +70,27 @@ class SimPlatform(Platform):
         carveout_base: physical base of the DMA carveout (page aligned).
         carveout_size: carveout size in bytes (page multiple); memory is only committed when touched.
         trace: record every MMIO access in ``platform.sim.trace``.
+        mcu: attach the simulated MCU (the firmware interface model, ``platform.sim.mcu``); False
+            gives a GPU with no firmware model (MCU_CONTROL only records a note).
 
     Raises:
         InvalidArgument: a bad option (nothing is left open).
     """
 
-    OPTIONS = ("strict", "config", "faults", "carveout_base", "carveout_size", "trace")
+    OPTIONS = ("strict", "config", "faults", "carveout_base", "carveout_size", "trace", "mcu")
     name = "sim"
     simulated = True
     clock: VirtualClock
 
     def __init__(self, strict: bool = True, config: SimConfig | None = None, faults: SimFaults | None = None,
                  carveout_base: int = DEFAULT_CARVEOUT_BASE, carveout_size: int = DEFAULT_CARVEOUT_SIZE,
-                 trace: bool = False) -> None:
+                 trace: bool = False, mcu: bool = False) -> None:
         super().__init__()
         _check_carveout(carveout_base, carveout_size)
         self.clock = VirtualClock()
         self.memory = SimMemory()
-        self.sim = SimGpu(config, faults, strict=strict, clock=self.clock, memory=self.memory, trace=trace)
+        self.sim = SimGpu(config, faults, strict=strict, clock=self.clock, memory=self.memory, trace=trace,
+                          mcu=mcu)
         ram = self.memory.add_ram(carveout_base, carveout_size, name="carveout")
         self.regions["gpu"] = SimMmioRegion(self.sim, phys_base=RK3588_GPU_BASE)
         self.dma = DmaAllocator(carveout_base, carveout_size, ram.view, name="sim carveout")
