@@ -207,6 +207,7 @@ class PageTable:
             raise InvalidArgument(f"{self.name}: VA range [{va:#x}, {va + size:#x}) overlaps an existing "
                                   f"mapping at {hit:#x}", errno=errno.EEXIST, value=hit)
         txn = PtUpdate(self, "map", va, size)
+        txn.dirty(va, va + size)
         try:
             for leaf, seg_va, count in leaf_segments(va, pa, size, sizes):
                 level = LEAF_LEVEL[leaf]
@@ -381,6 +382,7 @@ class PageTable:
         """Clear the wholly covered valid entries ``valid`` (ascending) and free the tables below them."""
         first, last = int(valid[0]), int(valid[-1])
         txn.fill(table, first, last - first + 1, 0, 0)
+        txn.dirty_entries(table, first, last - first + 1)
         if table.children:
             for i in valid.tolist():
                 if i in table.children:
@@ -394,6 +396,7 @@ class PageTable:
             child = table.children[index]
             if self._unmap_in(txn, child, lo, hi):
                 txn.fill(table, index, 1, 0, 0)
+                txn.dirty_entries(table, index)
                 txn.release(txn.unlink(table, index))
                 return 1
         elif kind is DescriptorKind.BLOCK:
@@ -422,6 +425,7 @@ class PageTable:
             k_hi = k_lo + (1 << shift)
             self._split(txn, table, k, (pa0 + (k << shift)) | attrs, max(lo, k_lo), min(hi, k_hi))
         txn.fill(parent, index, 1, table.phys | PTE_TYPE_TABLE, 0)
+        txn.dirty_entries(parent, index)
         return table
 
     def _release_subtree(self, txn: PtUpdate, table: Table) -> None:

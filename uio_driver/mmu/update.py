@@ -149,15 +149,21 @@ class PtUpdate:
         """
         if count <= 0:
             return
-        lo = table.va + (index << level_shift(table.level))
-        hi = table.va + ((index + count) << level_shift(table.level))
-        self._lo = lo if self._lo is None else min(self._lo, lo)
-        self._hi = max(self._hi, hi)
         fill = Fill(table.slab, table.page * ENTRIES + index, count, value, step)
         key = (id(table) in self._new, table.level)
         fills = self._fills.setdefault(key, [])
         if not (fills and fills[-1].extend(fill)):
             fills.append(fill)
+
+    def dirty(self, lo: int, hi: int) -> None:
+        """Record that translations of ``[lo, hi)`` change (widens :attr:`range`)."""
+        self._lo = lo if self._lo is None else min(self._lo, lo)
+        self._hi = max(self._hi, hi)
+
+    def dirty_entries(self, table: Table, index: int, count: int = 1) -> None:
+        """Record that the VA spans of ``table[index:index+count]`` change (valid descriptors rewritten)."""
+        shift = level_shift(table.level)
+        self.dirty(table.va + (index << shift), table.va + ((index + count) << shift))
 
     def is_new(self, table: Table) -> bool:
         return id(table) in self._new
@@ -166,10 +172,14 @@ class PtUpdate:
 
     @property
     def range(self) -> tuple[int, int] | None:
-        """``(va, size)`` hull of every descriptor span this update changes, or None if none.
+        """``(va, size)`` of the VA whose translation changes — what must be locked and flushed —
+        or None when nothing changes.
 
-        A descriptor's span is the VA it maps, so replacing a 2 MiB block by a table covers the whole
-        2 MiB even when only 4 KiB are unmapped: TLBs may hold the block for all of it.
+        A map covers the mapped range: descriptors that were invalid cannot be cached, so linking a new
+        table into a bigger invalid span needs no more. An unmap covers the span of every *valid*
+        descriptor it rewrites: replacing a 2 MiB block by a table covers the whole 2 MiB even when
+        only 4 KiB are unmapped (TLBs may hold the block for all of it), clearing the entry of a table
+        left empty covers the entry's span (walk caches may hold it).
         """
         return None if self._lo is None else (self._lo, self._hi - self._lo)
 
