@@ -141,7 +141,8 @@ def test_gpu_fault_interrupt_is_decoded(sim_platform: SimPlatform) -> None:
 def test_bringup_runs_every_stage_and_times_them(sim_platform: SimPlatform) -> None:
     b = Bringup(sim_platform)
     results = b.run()
-    assert [r.name for r in results] == ["identify", "reset", "interrupts", "l2", "flush"]
+    # Later layers append their stages (mmu, firmware, ...); these come first, in this order.
+    assert [r.name for r in results][:5] == ["identify", "reset", "interrupts", "l2", "flush"]
     assert all(r.host_seconds >= 0 for r in results)
     assert results[1].device_seconds > 0  # reset took virtual time
     assert sim_platform.mmio.read32(L2_READY_LO) & 1
