@@ -84,6 +84,7 @@ class CsSlot:
             user I/O page VAs, heap fields — the executor's inputs).
         extract: ring position the stream continues from (restored by RESUME).
         seen_req: CS_REQ request bits the firmware last read.
+        restored: RESUME restored its position and status; the next start continues there.
     """
 
     index: int
@@ -93,6 +94,7 @@ class CsSlot:
     latched: CsInput | None = None
     extract: int = 0
     seen_req: int = 0
+    restored: bool = False
 
     def clear(self) -> None:
         """TERMINATE: forget the stream (its ACK.STATE is set to STOP by the caller)."""
@@ -102,6 +104,7 @@ class CsSlot:
         self.running = False
         self.latched = None
         self.extract = 0
+        self.restored = False
 
 
 class CsgSlot:
@@ -233,16 +236,33 @@ class CsgSlot:
         self._set_cs_ack(cs, ack, inp.ack_irq_mask)
 
     def _set_cs_ack(self, cs: CsSlot, ack: int, ack_irq_mask: int) -> None:
+        """Publish a CS ACK; a change in ``ack_irq_mask`` notifies the host through cs_irq_req (§7.1)."""
         old = cs.out.ack
         cs.out.ack = ack
         if ack != old:
             self._write_cs(cs)
             if (ack ^ old) & ack_irq_mask:
-                self.out.cs_irq_req ^= 1 << cs.index
+                self._notify_cs(cs.index)
+
+    def _notify_cs(self, s: int) -> None:
+        """Toggle cs_irq_req bit s unless a notification is already pending (req != the host's ack).
+
+        Two toggles before the host copies cs_irq_req into cs_irq_ack would cancel out and lose the
+        event, so a pending bit is left alone (the host looks at every CS of the bit anyway, §7.6).
+        """
+        host_ack = self._cs_irq_ack()
+        if not (self.out.cs_irq_req ^ host_ack) >> s & 1:
+            self.out.cs_irq_req ^= 1 << s
+
+    def _cs_irq_ack(self) -> int:
+        data = self.mcu.read(self.map.input_va + CsgInput.cs_irq_ack.offset, 4)
+        return int.from_bytes(data, "little")
 
     def _start_cs(self, cs: CsSlot, inp: CsInput) -> None:
         cs.running = True
-        if inp.ringbuf_size:
+        if cs.restored:
+            cs.restored = False  # RESUME: continue at the saved command pointer (§9.4)
+        elif inp.ringbuf_size:
             cs.out.status_cmd_ptr = inp.ringbuf_base + cs.extract % inp.ringbuf_size
         self.mcu.note_activity()
         self.mcu.executor.on_cs_start(self.index, cs.index)
@@ -341,6 +361,7 @@ class CsgSlot:
         for cs in self.streams:
             rec = SuspendStream.from_buffer_copy(data, ctypes.sizeof(SuspendHeader) + cs.index * size)
             cs.extract = rec.extract
+            cs.restored = True
             values = (rec.cmd_ptr, rec.status_wait, rec.status_req_resource, rec.wait_sync_ptr,
                       rec.wait_sync_value, rec.scoreboards, rec.blocked_reason, rec.wait_sync_value_hi)
             for name, value in zip(_STATUS_FIELDS, values, strict=True):

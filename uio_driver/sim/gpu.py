@@ -311,7 +311,13 @@ class SimGpu:
         if self.mcu is not None:
             self.mcu.reset()
             if fast and self.gpu.mcu_control == MCU_CONTROL_AUTO:
-                self.mcu.control(MCU_CONTROL_AUTO)
+                # AUTO lets the MCU restart by itself after a fast reset (§1.9); a model with
+                # ``auto_restart`` tells this apart from a host MCU_CONTROL write.
+                restart = getattr(self.mcu, "auto_restart", None)
+                if restart is not None:
+                    restart()
+                else:
+                    self.mcu.control(MCU_CONTROL_AUTO)
 
     def cache_flush_completed(self) -> None:
         """Count one completed cache flush in LATEST_FLUSH (never 0 again after the first)."""

@@ -66,7 +66,15 @@ from .fw_release import (
 from .glb import GlbInterface
 from .mcu_config import McuConfig, McuCrash, McuFaults
 from .mcu_watch import ProtocolWatch
-from .walker import SimFault, SimGpuFault
+from .walker import (
+    ACCESS_TYPES,
+    FAULTSTATUS_ACCESS_SHIFT,
+    SimFault,
+    SimGpuFault,
+)
+from .walker import (
+    TRANSLATION_FAULT as TRANSLATION_FAULT_0,
+)
 
 if TYPE_CHECKING:
     from .gpu import SimGpu
@@ -78,6 +86,7 @@ _CONTROL_NAMES = {0: "DISABLE", 1: "ENABLE", 2: "AUTO"}
 _PAGE = 0x1000
 #: TRANSCFG ADRMODE values that enable an AS (registers §3.5): 6 AARCH64_4K, 2 IDENTITY.
 _ENABLED_ADRMODES = (6, 2)
+_ADRMODE_UNMAPPED = 1
 
 
 class McuState(enum.Enum):
@@ -197,6 +206,18 @@ class SimMcu:
             self.sim.note("MCU enabled with the L2 off: it never boots")
             return
         self._check_as0_programmed(name)
+        self._start_boot()
+
+    def auto_restart(self) -> None:
+        """A fast GPU reset with MCU_CONTROL = AUTO: the MCU restarts by itself (§1.9).
+
+        No host write is involved, so there are no write-time checks; the boot still needs AS0 and
+        the shared section when it completes (else it fails fatally like any boot).
+        """
+        if self.state is McuState.DISABLED:
+            self._start_boot()
+
+    def _start_boot(self) -> None:
         self.state = McuState.BOOTING
         if self.faults.never_boots:
             self.sim.note("fault hook: the MCU boot never completes")
@@ -301,6 +322,7 @@ class SimMcu:
         self.run_guarded(self._boot_sequence)
 
     def _boot_sequence(self) -> None:
+        self._check_as0_live()
         release = self._identify()
         image = self.read(SHARED_SECTION_VA, release.shared_size)
         try:
@@ -323,6 +345,17 @@ class SimMcu:
         self.sim.gpu.set_mcu_status(MCU_STATUS_ENABLED)
         self.raise_job_irq(JOB_IRQ_GLB)
         self.watch.start()
+
+    def _check_as0_live(self) -> None:
+        """An AS0 left in its reset state (ADRMODE 0) or another unmodelled mode cannot fetch code: the
+        first fetch faults like any access through an unconfigured AS (registers §7 "Reset state")."""
+        mode = self.sim.mmu.live_config(MCU_AS).adrmode
+        if mode in _ENABLED_ADRMODES or mode == _ADRMODE_UNMAPPED:
+            return  # translated (or faulted) by the MMU model itself
+        status = TRANSLATION_FAULT_0 | ACCESS_TYPES["execute"] << FAULTSTATUS_ACCESS_SHIFT
+        self.sim.mmu.raise_fault(MCU_AS, status, CODE_SECTION_VA)
+        raise McuCrash(f"MCU code fetch at MCU VA {CODE_SECTION_VA:#x}: AS0 is not enabled (live TRANSCFG "
+                       f"ADRMODE {mode})")
 
     def _identify(self) -> FirmwareRelease:
         """Fetch the code section (execute access) and look its hash up (no code is interpreted)."""
