@@ -135,3 +135,46 @@ def test_a_table_outside_the_carveout_is_reported() -> None:
             ptwalk.dump(source.read, source.root_pa)
     finally:
         platform.close()
+
+
+@pytest.fixture
+def board_like(monkeypatch: pytest.MonkeyPatch):
+    """A platform that says it is not simulated: the commands must not build a demo VM."""
+    platform = SimPlatform()
+    platform.simulated = False  # type: ignore[misc]
+
+    class KeepOpen:  # each CLI run closes its platform; this one outlives several runs
+        def __enter__(self) -> SimPlatform:
+            return platform
+
+        def __exit__(self, *exc: object) -> None:
+            pass
+
+    monkeypatch.setattr(ptcmd, "open_backend", lambda args: KeepOpen())
+    yield platform
+    platform.close()
+
+
+def test_unconfigured_as_on_a_board_is_nothing_mapped(board_like: SimPlatform,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "pt", "dump", "--as", "3", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["configured"] is False and data["ranges"] == [] and not data["demo"]
+    assert "AS3 is not translating" in data["notes"][0] and "nothing is mapped" in data["notes"][0]
+    code, out, _ = run(capsys, "pt", "walk", "0x1000")
+    assert code == 0 and "is not mapped" in out and "no address space is translating" in out
+
+
+def test_vm_ids_do_not_cross_processes_on_a_board(board_like: SimPlatform,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "pt", "dump", "--vm", "1")
+    assert code == 1 and "use --as" in err
+
+
+def test_board_path_reads_tables_another_process_wrote(board_like: SimPlatform,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    vm = ptcmd.build_demo(board_like, 5)
+    code, out, _ = run(capsys, "pt", "walk", "0x1600000", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["as"] == 5 and data["transtab"] == vm.pt.root_pa and not data["demo"]
+    assert data["prot_text"] == "r-x" and data["descriptor"] & 0xFFF == 0xFC7  # §4.5 read-only page
