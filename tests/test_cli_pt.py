@@ -6,8 +6,8 @@ and the descriptor bits of mali-csf-registers-and-mmu.md §4.4-§4.5.
 
 from __future__ import annotations
 
+import argparse
 import json
-from types import SimpleNamespace
 
 import pytest
 
@@ -110,8 +110,9 @@ def test_reading_an_as_configured_by_someone_else() -> None:
     platform = SimPlatform()
     try:
         vm = ptcmd.build_demo(platform, 2)
-        source = ptcmd._find_source(platform, SimpleNamespace(vm_id=None, as_nr=None))
+        source = ptcmd._find_source(platform, argparse.Namespace(vm_id=None, as_nr=None))
         assert (source.as_nr, source.root_pa, source.demo) == (2, vm.pt.root_pa, False)
+        assert source.read is not None
         from uio_driver.mmu import walk as ptwalk
 
         assert ptwalk.dump(source.read, source.root_pa) == vm.dump()
@@ -127,7 +128,8 @@ def test_a_table_outside_the_carveout_is_reported() -> None:
         mmio = platform.mmio
         mmio.write32(0x2400 + 4 * 0x40, 0x1000)  # AS4 TRANSTAB_LO: not carveout memory
         mmio.write32(0x2400 + 4 * 0x40 + 0x30, 0x420001C6)  # AS4 TRANSCFG_LO
-        source = ptcmd._find_source(platform, SimpleNamespace(vm_id=None, as_nr=4))
+        source = ptcmd._find_source(platform, argparse.Namespace(vm_id=None, as_nr=4))
+        assert source.read is not None
         from uio_driver.errors import BadAddress
         from uio_driver.mmu import walk as ptwalk
 
@@ -141,7 +143,7 @@ def test_a_table_outside_the_carveout_is_reported() -> None:
 def board_like(monkeypatch: pytest.MonkeyPatch):
     """A platform that says it is not simulated: the commands must not build a demo VM."""
     platform = SimPlatform()
-    platform.simulated = False  # type: ignore[misc]
+    platform.simulated = False
 
     class KeepOpen:  # each CLI run closes its platform; this one outlives several runs
         def __enter__(self) -> SimPlatform:

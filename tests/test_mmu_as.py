@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -259,7 +260,7 @@ def test_vm_map_checks(rig: tuple[SimPlatform, Mmu]) -> None:
     vm = mmu.create_vm()
     alloc = platform.dma_allocator()
     buf = alloc.alloc(0x4000)
-    bad = [
+    bad: list[tuple[dict[str, Any], type[Exception]]] = [
         ({"offset": 0x800}, InvalidArgument), ({"size": 0x1800}, InvalidArgument),
         ({"offset": 0x3000, "size": 0x2000}, InvalidArgument), ({"size": 0}, InvalidArgument),
         ({"flags": 0x10}, InvalidArgument),

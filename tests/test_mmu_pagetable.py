@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import mmap
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 import pytest
@@ -195,8 +196,7 @@ def test_overlapping_maps_are_refused_with_eexist_and_change_nothing() -> None:
     pt.map(0x600000 + 0x3000, buf.phys + SZ_2M, K4)  # one page in the next 2 MiB
     for va, size in ((0x400000, SZ_2M), (0x5FF000, 0x2000), (0x401000, K4), (0x600000, 0x4000),
                      (0x200000, 0x201000)):
-        err = refused(pt, alloc, lambda va=va, size=size: pt.map(va, buf.phys + 2 * SZ_2M, size),
-                      InvalidArgument)
+        err = refused(pt, alloc, partial(pt.map, va, buf.phys + 2 * SZ_2M, size), InvalidArgument)
         assert err.errno == errno.EEXIST and "overlaps" in str(err)
     pt.map(0x600000, buf.phys + 2 * SZ_2M, 0x3000)  # adjacent ranges are fine
     pt.map(0x604000, buf.phys + 2 * SZ_2M + 0x3000, K4)
@@ -216,7 +216,7 @@ def test_allow_list_refusals() -> None:
         (pt.root_pa, K4),  # page-table memory
     ]
     for pa, size in cases:
-        err = refused(pt, alloc, lambda pa=pa, size=size: pt.map(0x100000, pa, size), BadAddress)
+        err = refused(pt, alloc, partial(pt.map, 0x100000, pa, size), BadAddress)
         assert err.errno == errno.EFAULT
     other.free()
     refused(pt, alloc, lambda: pt.map(0x100000, other.phys, K4), BadAddress)  # freed
@@ -262,7 +262,7 @@ def test_out_of_memory_mid_map_rolls_back_everything() -> None:
     assert alloc.free_bytes == 0
     # A map needing new tables at several levels fails at the first missing page.
     for va in (0x40_0000_0000, 0x4000_0000, 0x20_0000):
-        err = refused(pt, alloc, lambda va=va: pt.map(va, buf.phys, K4), OutOfMemory)
+        err = refused(pt, alloc, partial(pt.map, va, buf.phys, K4), OutOfMemory)
         assert err.errno == errno.ENOMEM
     pt.map(0x1000, buf.phys + K4, K4)  # same L3 table: no allocation needed
 
