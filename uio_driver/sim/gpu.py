@@ -91,7 +91,7 @@ class SimGpu:
 
     def __init__(self, config: SimConfig | None = None, faults: SimFaults | None = None, *,
                  strict: bool = True, clock: VirtualClock | None = None, memory: SimMemory | None = None,
-                 trace: bool = False, power_on: bool = True, mcu: bool = False) -> None:
+                 trace: bool = False, power_on: bool = True, mcu: bool = True) -> None:
         config = SimConfig() if config is None else config
         faults = SimFaults() if faults is None else faults
         if not isinstance(config, SimConfig):

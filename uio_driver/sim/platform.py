@@ -84,7 +84,7 @@ class SimPlatform(Platform):
 
     def __init__(self, strict: bool = True, config: SimConfig | None = None, faults: SimFaults | None = None,
                  carveout_base: int = DEFAULT_CARVEOUT_BASE, carveout_size: int = DEFAULT_CARVEOUT_SIZE,
-                 trace: bool = False, mcu: bool = False) -> None:
+                 trace: bool = False, mcu: bool = True) -> None:
         super().__init__()
         _check_carveout(carveout_base, carveout_size)
         self.clock = VirtualClock()
