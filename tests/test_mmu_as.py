@@ -10,6 +10,7 @@ independent of the driver's register database.
 from __future__ import annotations
 
 import errno
+import struct
 from collections.abc import Iterator
 from typing import Any
 
@@ -318,3 +319,42 @@ def test_post_reset_forgets_bindings(rig: tuple[SimPlatform, Mmu]) -> None:
     assert vm.as_nr is None and platform.mmio.read32(0x2008) == 0xFFFF
     assert mmu.activate(vm) == 1
     assert platform.sim.mmu.live_config(1).transtab == vm.pt.root_pa
+
+
+def test_slots_follow_as_present_even_without_probe() -> None:
+    from uio_driver.gpu import Gpu
+    from uio_driver.sim import SimConfig
+
+    platform = SimPlatform(config=SimConfig(as_present=0x0F))
+    try:
+        gpu = Gpu(platform)  # not probed: the MMU reads AS_PRESENT itself
+        mmu = Mmu(gpu)
+        assert mmu.as_numbers == [0, 1, 2, 3]
+        vms = [mmu.create_vm() for _ in range(4)]
+        assert [mmu.activate(vm) for vm in vms] == [1, 2, 3, 1]  # three user slots, then LRU
+        assert vms[0].as_nr is None
+    finally:
+        platform.close()
+
+
+def test_new_tables_are_visible_before_the_descriptor_linking_them(rig: tuple[SimPlatform, Mmu]) -> None:
+    """§4.7 (io-pgtable's dma_wmb): a new table is written and synced while nothing points at it."""
+    platform, mmu = rig
+    vm = mmu.create_vm()
+    mmu.activate(vm)
+    alloc = platform.dma_allocator()
+    buf = alloc.alloc(0x3000)
+    root = vm.pt.root_pa
+
+    def root_entry() -> int:
+        return struct.unpack("<Q", alloc.peek(root, 8))[0]
+
+    seen: list[tuple[int, int, int]] = []
+    alloc.on_sync = lambda pa, size: seen.append((pa, size, root_entry()))
+    vm.map(buf, 0x1000)  # root[0] -> L1 -> L2 -> L3: three new tables
+    new_table_syncs = [(pa, e) for pa, _, e in seen if not root <= pa < root + K4]
+    root_syncs = [(pa, e) for pa, _, e in seen if root <= pa < root + K4]
+    assert len({pa & ~0xFFF for pa, _ in new_table_syncs}) == 3
+    assert all(e == 0 for _, e in new_table_syncs)  # root still empty while they were synced
+    assert len(root_syncs) == 1 and root_syncs[0][1] & 3 == 3  # then the link, synced last
+    assert seen[-1][0] == root
