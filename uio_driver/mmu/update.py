@@ -165,9 +165,6 @@ class PtUpdate:
         shift = level_shift(table.level)
         self.dirty(table.va + (index << shift), table.va + ((index + count) << shift))
 
-    def is_new(self, table: Table) -> bool:
-        return id(table) in self._new
-
     # -- outcome ----------------------------------------------------------------------------------
 
     @property
