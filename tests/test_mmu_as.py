@@ -38,7 +38,7 @@ def as_off(n: int, reg: int) -> int:
 def rig() -> Iterator[tuple[SimPlatform, Mmu]]:
     platform = SimPlatform(strict=True, trace=True)
     bringup = Bringup(platform)
-    bringup.run()
+    bringup.run(until="mmu")  # later stages (firmware) would create the MCU VM
     mmu = bringup.objects["mmu"]
     assert isinstance(mmu, Mmu)
     try:

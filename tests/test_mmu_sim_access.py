@@ -29,7 +29,7 @@ def rig() -> Iterator[tuple[SimPlatform, Mmu]]:
     # A 1 GiB-aligned carveout large enough for a 1 GiB block (memory is committed only when touched).
     platform = SimPlatform(strict=True, carveout_base=0x40000000, carveout_size=SZ_1G + (64 << 20))
     bringup = Bringup(platform)
-    bringup.run()
+    bringup.run(until="mmu")  # later stages (firmware) would create the MCU VM
     try:
         yield platform, bringup.objects["mmu"]
     finally:
