@@ -250,6 +250,10 @@ class GlbInterface:
         if mcu.any_busy():
             self._arm_idle()
             return
+        if mcu.as0_locked_over_interface():
+            # The MCU's accesses stall behind an AS0 lock (§3.3): look again shortly.
+            self._idle_event = mcu.sim.clock.schedule(1_000, self._idle_expired, "GLB idle timer (stalled)")
+            return
         mcu.run_guarded(self._raise_idle)
 
     def _raise_idle(self) -> None:
