@@ -80,6 +80,33 @@ def _mmu(b: Bringup) -> str:
             "(AS0 for the MCU)")
 
 
+def _firmware(b: Bringup) -> tuple[str, dict[str, Any]]:
+    # panthor_fw_init: locate and parse the image, create the MCU VM, map and initialise every section,
+    # bind the MCU VM to AS0 (csf-firmware-and-interfaces.md §3.2-§3.5 step 3).
+    from .firmware.device import CsfFirmware
+
+    fw = CsfFirmware.locate(b.gpu, b.objects["mmu"], b.firmware_path)
+    b.objects["firmware"] = fw
+    loaded = fw.load()
+    source = fw.source.description if fw.source else "?"
+    return (f"{source}: {len(loaded.sections)} sections in the MCU VM (AS0), {len(loaded.skipped)} PROT "
+            f"skipped", {"source": source, "sections": len(loaded.sections), "skipped": len(loaded.skipped),
+                         "git_sha": fw.image.git_sha})
+
+
+def _mcu_boot(b: Bringup) -> tuple[str, dict[str, Any]]:
+    # panthor_fw_start + panthor_fw_init_ifaces (§3.5 steps 4-6, §3.6).
+    info = b.objects["firmware"].boot()
+    return info.log_line, info.to_dict()
+
+
+def _glb_init(b: Bringup) -> tuple[str, dict[str, Any]]:
+    # panthor_fw_init_global_iface (§3.7), waiting for the acknowledgements like kbase.
+    values = b.objects["firmware"].init_global()
+    return (f"GLB initialised: core_en_mask {values['core_en_mask']:#x}, GLB_REQ {values['req']:#x}, "
+            "acknowledged"), values
+
+
 #: The stages in order. Later layers (MMU, firmware, scheduler) append theirs.
 STAGES: list[Stage] = [
     Stage("identify", "read identification registers", _identify),
@@ -88,14 +115,20 @@ STAGES: list[Stage] = [
     Stage("l2", "power on the L2 cache", _l2),
     Stage("flush", "flush GPU caches", _flush),
     Stage("mmu", "program the MMU interrupt mask", _mmu),
+    Stage("firmware", "load the CSF firmware into the MCU VM (AS0)", _firmware),
+    Stage("mcu_boot", "boot the MCU and discover the CSF interface", _mcu_boot),
+    Stage("glb_init", "global interface initialisation", _glb_init),
 ]
 
 
 class Bringup:
     """Runs bring-up stages against one platform and keeps the driver objects they create."""
 
-    def __init__(self, platform: Platform, stages: Iterable[Stage] | None = None) -> None:
+    def __init__(self, platform: Platform, stages: Iterable[Stage] | None = None, *,
+                 firmware_path: str | None = None) -> None:
         self.platform = platform
+        #: Firmware file or directory for the "firmware" stage (None: search, synthetic on the simulator).
+        self.firmware_path = firmware_path
         self.gpu = Gpu(platform)
         self.stages = list(STAGES if stages is None else stages)
         self.results: list[StageResult] = []

@@ -2,8 +2,13 @@
 
 ``firmware inspect PATH [--json]`` parses a ``mali_csffw.bin`` container and prints its header,
 every entry, the IFACE sections with decoded flags, the build-info git sha and the interface
-version. Each subcommand registers itself in :func:`register` through its own ``_register_*``
-helper, so further ones (e.g. ``boot``) slot in beside ``inspect``.
+version.
+
+``firmware boot [--firmware PATH] [--json]`` runs the whole bring-up (identify … MMU), loads the
+firmware into the MCU VM, boots the MCU, discovers the CSF interface and sends the global
+initialisation, printing per-step timings, panthor's interface line, the CSF interface facts
+(``drm_panthor_csif_info`` and more) and the firmware's git sha. Each subcommand registers itself in
+:func:`register` through its own ``_register_*`` helper.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from ...errors import FirmwareFormatError
 from ...firmware.container import FirmwareImage, parse_firmware
 from ...firmware.entries import FirmwareEntry, IfaceEntry
 from ...firmware.locate import read_firmware_file
-from ..common import add_json_option, emit
+from ..common import add_common_options, add_json_option, emit
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,6 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     fsub = p.add_subparsers(dest="firmware_command", metavar="SUBCOMMAND")
     fsub.required = True
     _register_inspect(fsub)
+    _register_boot(fsub)
 
 
 def _register_inspect(fsub: argparse._SubParsersAction) -> None:
@@ -111,3 +117,63 @@ def _render(c: Console, path: str, digest: str, image: FirmwareImage) -> None:
             f"VA {image.shared_section.va_start:#010x}-{image.shared_section.va_end:#010x}")
     for warning in image.warnings:
         c.print(f"warning: {warning}", markup=False)
+
+
+# -- boot -------------------------------------------------------------------------------------------------
+
+
+def _register_boot(fsub: argparse._SubParsersAction) -> None:
+    p = fsub.add_parser("boot", help="bring the GPU up, boot the CSF firmware and print its interface")
+    p.add_argument("--firmware", metavar="PATH", default=None,
+                   help="firmware file or directory (default: $MALI_UIO_FIRMWARE_DIR, /lib/firmware; the "
+                        "simulator falls back to the synthetic image and says so)")
+    add_common_options(p)
+    p.set_defaults(func=run_boot)
+
+
+def run_boot(args: argparse.Namespace) -> int:
+    import time
+
+    from ...bringup import Bringup
+    from ..common import open_backend
+
+    t0 = time.perf_counter()
+    with open_backend(args) as platform:
+        bringup = Bringup(platform, firmware_path=args.firmware)
+        results = bringup.run(until="glb_init")
+        total = time.perf_counter() - t0
+        fw = bringup.objects["firmware"]
+        steps = [{"step": r.name, "detail": r.detail, "host_s": r.host_seconds, "device_s": r.device_seconds}
+                 for r in results]
+        steps += [{"step": f"firmware.{name}", "detail": "", **t.to_dict()} for name, t in fw.timings.items()]
+        out: dict[str, Any] = {"backend": platform.name, "simulated": platform.simulated, "steps": steps,
+                               "total_host_s": total, "firmware": fw.to_dict()}
+        emit(args, out, lambda c: _render_boot(c, platform.name, fw, steps, total))
+    return 0
+
+
+def _render_boot(c: Console, backend: str, fw: Any, steps: list[dict[str, Any]], total: float) -> None:
+    from ...bench import format_time
+
+    info = fw.info
+    c.print(table(f"firmware boot on {backend}", ["step", "result", "host time", "device time"],
+                  [(s["step"], s["detail"], format_time(s["host_s"]), format_time(s["device_s"]))
+                   for s in steps]))
+    for line in fw.log:
+        c.print(line, markup=False)
+    c.print(table("CSF interface", ["field", "value"], [
+        ("interface", f"{info.version.text} (GLB_VERSION {info.version.raw:#010x})"),
+        ("features / instr_features", f"{info.features:#x} / "
+                                      f"{'-' if info.instr_features is None else hex(info.instr_features)}"),
+        ("csg_slot_count", f"{info.csg_slot_count} (group_num {info.group_num}, "
+                           f"stride {info.group_stride:#x})"),
+        ("cs_slot_count", f"{info.cs_slot_count} (stream stride {info.stream_stride:#x})"),
+        ("cs_reg_count", info.cs_reg_count),
+        ("scoreboard_slot_count", info.scoreboard_slot_count),
+        ("unpreserved_cs_reg_count", info.unpreserved_cs_reg_count),
+        ("suspend_size / protm_suspend_size", f"{info.suspend_size:#x} / {info.protm_suspend_size:#x}"),
+        ("CS features", f"{info.cs_features:#x}"),
+        ("shared section", f"{info.shared_va:#010x}-{info.shared_va + info.shared_size:#010x}"),
+    ]))
+    c.print(f"git sha: {fw.image.git_sha or '-'}")
+    c.print(f"firmware ready in {format_time(total)} (host time from platform open)")
