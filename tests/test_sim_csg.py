@@ -413,3 +413,28 @@ def test_event_hooks_for_the_executor(rig):
     assert rig.rd32(cs_out(0, 0)) & 1 << 31
     assert (rig.rd32(csg_out(0) + 0x0C) ^ rig.rd32(csg_in(0) + 0x0C)) == 1  # CS 0 notified again
     assert rig.wait_job(0) == 1
+
+
+def test_csg_doorbell_req_without_its_glb_bit_is_reported(rig):
+    program_group(rig, 0)
+    rig.settle()
+    rig.ring_cs(0, 1)  # CSG 0 doorbell_req bit 1 toggled, but no GLB doorbell_req toggle
+    rig.ring(0)
+    with pytest.raises(SimProtocolError, match="CSG0 doorbell_req changed") as info:
+        rig.settle(3e-3)
+    assert info.value.register == "CSG0_DOORBELL_REQ"
+
+
+def test_unknown_cs_state_is_refused(rig):
+    program_queue(rig, 0, 0, state=2)  # CS STATE has only STOP (0) and START (1) (§6.4)
+    rig.ring_cs(0, 0)
+    rig.update(csg_in(0), START, 0x7)
+    rig.ring_csg(0)
+    with pytest.raises(SimProtocolError, match=r"CS0.0_REQ.STATE = 2"):
+        rig.settle()
+
+
+def test_resume_without_a_buffer_is_refused(rig):
+    program_group(rig, 0, state=RESUME, suspend_buf=0)
+    with pytest.raises(SimProtocolError, match="RESUME with suspend_buf = 0"):
+        rig.settle()

@@ -330,3 +330,62 @@ def test_mcu_control_while_halted_is_noted(rig):
     rig.w32(MCU_CONTROL, 2)
     assert rig.r32(MCU_STATUS) == 2
     assert any("restarts only after a GPU reset" in n for n in rig.sim.notes)
+
+
+def test_an_as0_lock_over_the_interface_stalls_the_firmware_without_false_reports(rig):
+    # LOCKADDR 0x04000000 | 20 locks 2^(20+1) = 2 MiB from 0x04000000 (registers §3.4).
+    rig.w64(0x2400 + 0x10, SHARED | 20)
+    rig.w32(0x2400 + 0x18, 2)  # LOCK
+    rig.settle(10e-6)
+    assert rig.sim.mmu.locked_region(0) is not None
+    rig.toggle(REQ, ACK, PING)
+    rig.ring(0)
+    rig.settle(3e-3)  # answer and watchdog both wait for the lock (the MCU's accesses stall)
+    assert rig.rd32(ACK) & PING == 0 and rig.sim.violations == []
+    rig.w32(0x2400 + 0x18, 3)  # UNLOCK
+    rig.settle(20e-6)
+    assert rig.rd32(ACK) & PING == PING
+    assert rig.sim.violations == []
+
+
+def test_non_strict_host_write_to_an_output_block_is_recorded_once():
+    rig = McuRig(strict=False)
+    rig.boot()
+    rig.wr32(DOORBELL_ACK, 0xF)
+    for _ in range(3):
+        rig.toggle(REQ, ACK, PING)
+        rig.ring(0)
+        rig.settle()
+    assert [v.kind for v in rig.sim.violations] == ["fw-owned-write"]
+    assert "GLB output field doorbell_ack" in rig.sim.violations[0].message
+    rig.close()
+
+
+def test_bad_config_and_fault_values_are_refused_when_sampled(rig):
+    from uio_driver.errors import InvalidArgument
+
+    rig.mcu.config.suspend_size = 0x1800  # not a page multiple
+    rig.toggle(REQ, ACK, PING)
+    rig.ring(0)
+    with pytest.raises(InvalidArgument, match="suspend_size"):
+        rig.settle()
+    rig.mcu.config.suspend_size = 0x4000
+    rig.mcu.faults.never_ack_glb = -1
+    rig.ring(0)
+    with pytest.raises(InvalidArgument, match="never_ack_glb"):
+        rig.settle()
+
+
+def test_same_inputs_give_the_same_trace_and_answers():
+    traces = []
+    for _ in range(2):
+        rig = McuRig()
+        rig.sim.trace = []
+        rig.boot()
+        global_init(rig)
+        rig.ring(0)
+        rig.settle(2e-3)
+        traces.append((list(rig.sim.trace), rig.rd32(ACK), rig.clock.events_run))
+        rig.close()
+    assert traces[0] == traces[1]
+    assert traces[0][1] & 0x40E == 0x40E
