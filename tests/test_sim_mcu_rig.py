@@ -25,6 +25,8 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from uio_driver.platform.dma import DmaBuffer
+from uio_driver.sim.mcu import SimMcu
 from uio_driver.sim.platform import SimPlatform
 
 FIRMWARE_ROOT = Path("/work/shared/firmware")
@@ -129,14 +131,15 @@ class McuRig:
     def __init__(self, *, strict: bool = True, platform: SimPlatform | None = None) -> None:
         self.p = platform if platform is not None else SimPlatform(strict=strict, mcu=True)
         self.sim = self.p.sim
-        self.mcu = self.sim.mcu
+        assert isinstance(self.sim.mcu, SimMcu), "the platform has no simulated MCU (mcu=False?)"
+        self.mcu: SimMcu = self.sim.mcu
         self.m = self.p.mmio
         self.clock = self.p.clock
         self.dma = self.p.dma_allocator()
         self.mem = self.p.memory
         self.tables: dict[tuple[int, int], int] = {}
         self.root = self._table()
-        self.buffers: dict[int, object] = {}
+        self.buffers: dict[int, DmaBuffer] = {}
         self.job_seen = 0
 
     def close(self) -> None:
@@ -209,7 +212,7 @@ class McuRig:
             table = self.tables[key]
         self.mem.write64(table + 8 * ((va >> 12) & 0x1FF), pa | attrs)
 
-    def map_object(self, va: int, size: int, attrs: int = PTE_UNCACHED | PTE_XN):
+    def map_object(self, va: int, size: int, attrs: int = PTE_UNCACHED | PTE_XN) -> DmaBuffer:
         """Allocate ``size`` bytes of zeroed memory and map it at MCU VA ``va``."""
         buf = self.dma.alloc(size, name=f"mcu {va:#x}")
         for off in range(0, size, 0x1000):
@@ -237,7 +240,7 @@ class McuRig:
                 buf.zero()
                 buf.write(0, sec.data)
 
-    def _locate(self, va: int):
+    def _locate(self, va: int) -> tuple[DmaBuffer, int]:
         for base, buf in self.buffers.items():
             if base <= va < base + buf.size:
                 return buf, va - base
