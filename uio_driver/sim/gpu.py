@@ -53,7 +53,9 @@ class McuHook(Protocol):
 
     ``control(value)`` is called after every accepted MCU_CONTROL write (0 DISABLE, 1 ENABLE,
     2 AUTO); the MCU reports its state with :meth:`GpuControl.set_mcu_status`. ``reset()`` is
-    called when a GPU reset or power cycle stops the MCU (MCU_STATUS is already 0 then).
+    called when a GPU reset or power cycle stops the MCU (MCU_STATUS is already 0 then). When a fast
+    reset restarts an AUTO MCU, an optional ``auto_restart()`` is called instead of ``control(2)``
+    (no host write happened). The default model is :class:`~uio_driver.sim.mcu.SimMcu`.
     """
 
     def control(self, value: int) -> None: ...
