@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from uio_driver.bringup import Bringup
-from uio_driver.errors import BadAddress, Busy, InvalidArgument, Timeout
+from uio_driver.errors import BadAddress, Busy, DeviceNotFound, InvalidArgument, Timeout
 from uio_driver.mmu import SZ_2M, FlushMode, Mmu, Prot, mcu_vm_layout, user_vm_layout
 from uio_driver.sim import SimPlatform
 from uio_driver.sim.mmu import AsConfig
@@ -358,3 +358,16 @@ def test_new_tables_are_visible_before_the_descriptor_linking_them(rig: tuple[Si
     assert all(e == 0 for _, e in new_table_syncs)  # root still empty while they were synced
     assert len(root_syncs) == 1 and root_syncs[0][1] & 3 == 3  # then the link, synced last
     assert seen[-1][0] == root
+
+
+def test_mmu_stage_needs_no_carveout_but_vms_do() -> None:
+    platform = SimPlatform()
+    platform.dma = None  # a board whose device tree has no carveout
+    try:
+        results = Bringup(platform).run(until="mmu")
+        assert results[-1].name == "mmu" and platform.mmio.read32(0x2008) == 0xFFFF
+        mmu = Mmu(Bringup(platform).gpu)
+        with pytest.raises(DeviceNotFound, match="carveout"):
+            mmu.create_vm()
+    finally:
+        platform.close()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from ..errors import Busy, InvalidArgument, MaliError
 from ..gpu import Gpu
+from ..platform.dma import DmaAllocator
 from ..regs import gpu_control as gc
 from ..regs import mmu as mmu_regs
 from .address_space import AddressSpace, FlushMode
@@ -52,8 +53,7 @@ class Mmu:
             raise InvalidArgument(f"AS_PRESENT {as_present:#x} has no AS0 for the MCU VM",
                                   register="AS_PRESENT")
         self.spaces = {n: AddressSpace(gpu, n) for n in self.as_numbers}
-        self.allocator = gpu.platform.dma_allocator()
-        self.pool = TablePool(self.allocator)
+        self._pool: TablePool | None = None
         self.owner: dict[int, VM | None] = dict.fromkeys(self.as_numbers)
         self.enabled: dict[int, bool] = dict.fromkeys(self.as_numbers, False)
         #: User slots, least recently activated first.
@@ -64,6 +64,19 @@ class Mmu:
         self._next_id = 1
         self._irq_enabled = False
         gpu.irq.add_handler("mmu", self._on_irq)
+
+    @property
+    def pool(self) -> TablePool:
+        """Table pages for every VM, from the platform's carveout (opened on first use, so the bring-up
+        stage works on a platform without one; creating a VM there raises DeviceNotFound)."""
+        if self._pool is None:
+            self._pool = TablePool(self.gpu.platform.dma_allocator())
+        return self._pool
+
+    @property
+    def allocator(self) -> DmaAllocator:
+        """The DMA allocator of the carveout VMs map from (raises DeviceNotFound without one)."""
+        return self.pool.allocator
 
     # -- interrupts ---------------------------------------------------------------------------------
 
@@ -264,5 +277,6 @@ class Mmu:
         """Destroy every VM (disabling their address spaces) and return all table memory."""
         for vm in list(self.vms.values()):
             self.destroy_vm(vm)
-        self.pool.close()
+        if self._pool is not None:
+            self._pool.close()
         self.gpu.irq.remove_handler("mmu", self._on_irq)
