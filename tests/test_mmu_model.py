@@ -50,12 +50,24 @@ class PageTableMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         size = 4 << 30
-        self.alloc = DmaAllocator(0x40000000, size, mmap.mmap(-1, size), name="model carveout")
+        self.mm = mmap.mmap(-1, size)  # lazily committed: only touched table pages cost memory
+        self.alloc = DmaAllocator(0x40000000, size, self.mm, name="model carveout")
         self.buffers = [self.alloc.alloc(SZ_1G, align=SZ_1G, zero=False),
                         self.alloc.alloc(8 << 20, align=SZ_2M, zero=False),
                         self.alloc.alloc(0x10000, zero=False)]
         self.pt = PageTable(self.alloc)
         self.model: dict[int, tuple[int, int, int]] = {}
+
+    def teardown(self) -> None:
+        self.pt.destroy()
+        for buf in self.buffers:
+            buf.free()
+        self.alloc.close()
+        del self.pt, self.buffers
+        try:
+            self.mm.close()
+        except BufferError:
+            pass  # a view is still referenced somewhere; the mapping goes with it
 
     # -- model helpers ------------------------------------------------------------------------------
 
