@@ -209,7 +209,7 @@ class PtUpdate:
         return self.range
 
     def rollback(self) -> None:
-        """Undo the prepare phase: shadow tree restored, pages returned; memory was never written."""
+        """Undo the prepare phase: shadow tree restored, pages returned; no live table was written."""
         self._check_prepared()
         for undo in reversed(self._undo):
             undo()
