@@ -266,6 +266,7 @@ def test_inject_gpu_fault_rejects_bad_values(sim_platform, status, address):
 
 
 def test_mcu_enable_without_firmware_stays_disabled_and_is_noted(sim_platform):
+    sim_platform.sim.mcu = None  # this test is about the GPU with no firmware model attached
     m, sim = sim_platform.mmio, sim_platform.sim
     m.write32(0x700, 2)  # AUTO (§5.7)
     assert m.read32(0x700) == 2

@@ -33,7 +33,7 @@ def test_open_platform_sim_builds_the_documented_platform():
 
 
 def test_sim_platform_options_and_defaults():
-    assert SimPlatform.OPTIONS == ("strict", "config", "faults", "carveout_base", "carveout_size", "trace")
+    assert SimPlatform.OPTIONS == ("strict", "config", "faults", "carveout_base", "carveout_size", "trace", "mcu")
     faults = SimFaults(flush_never_completes=True)
     cfg = SimConfig(gpu_id=0xA8670000)
     with SimPlatform(config=cfg, faults=faults) as p:
@@ -99,7 +99,7 @@ def bring_up(p):
 
 
 def test_bring_up_trace_runs_cleanly_in_strict_mode():
-    with SimPlatform(trace=True) as p:
+    with SimPlatform(trace=True, mcu=False) as p:
         bring_up(p)
         sim = p.sim
         assert sim.violations == []
@@ -115,7 +115,7 @@ def test_bring_up_trace_runs_cleanly_in_strict_mode():
 def test_same_calls_give_an_identical_trace():
     traces = []
     for _ in range(2):
-        with SimPlatform(trace=True) as p:
+        with SimPlatform(trace=True, mcu=False) as p:
             bring_up(p)
             p.mmio.write32(0x030, 0x3304)
             p.irq("gpu").wait(0.1)
@@ -129,7 +129,7 @@ def test_trace_differs_when_timing_config_differs():
     """The determinism test above must be able to fail: a different delay changes the trace."""
     traces = []
     for delay in (20_000, 30_000):
-        with SimPlatform(trace=True, config=SimConfig(reset_delay_ns=delay)) as p:
+        with SimPlatform(trace=True, mcu=False, config=SimConfig(reset_delay_ns=delay)) as p:
             bring_up(p)
             traces.append(p.sim.trace)
     assert traces[0] != traces[1]

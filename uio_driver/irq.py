@@ -57,6 +57,7 @@ class _LineState:
     mask: int = 0
     handlers: list[IrqHandler] = field(default_factory=list)
     serviced: int = 0
+    in_service: bool = False
 
 
 class IrqDispatcher:
@@ -84,6 +85,17 @@ class IrqDispatcher:
         if self.platform.has_irq(line):
             self.platform.irq(line).enable()
 
+    def update_mask(self, line: str, mask: int) -> None:
+        """Change the enabled bits without clearing pending events (e.g. drop/restore one AS's bit).
+
+        Called from a handler, it only changes the mask :meth:`service` restores when it finishes
+        (the block stays masked while its handlers run).
+        """
+        state = self._line(line)
+        state.mask = mask
+        if not state.in_service:
+            self.regs.write(state.block.mask, mask)
+
     def mask_of(self, line: str) -> int:
         return self._line(line).mask
 
@@ -96,6 +108,7 @@ class IrqDispatcher:
         saved = state.mask
         regs.write(block.mask, 0)
         handled = 0
+        state.in_service = True
         try:
             while True:
                 pending = regs.read(block.rawstat) & saved
@@ -106,6 +119,7 @@ class IrqDispatcher:
                 for handler in list(state.handlers):
                     handler(pending)
         finally:
+            state.in_service = False
             # A handler may have changed the mask (e.g. an MMU fault removes its AS bit).
             regs.write(block.mask, state.mask)
         state.serviced += 1

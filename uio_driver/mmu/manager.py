@@ -103,8 +103,8 @@ class Mmu:
         self.faults.append(fault)
         bit = mmu_regs.mmu_irq_page_fault(as_nr)
         self.faulty_mask |= bit
-        # Inside IrqDispatcher.service: the mask it restores afterwards is the line state's mask.
-        self.gpu.irq.lines["mmu"].mask &= ~bit
+        # Called from IrqDispatcher.service: the new mask takes effect when servicing ends.
+        self.gpu.irq.update_mask("mmu", self.gpu.irq.mask_of("mmu") & ~bit)
         if vm is not None:
             vm.faulty = True
             vm.faults.append(fault)
@@ -122,9 +122,7 @@ class Mmu:
         regs.write(mmu_regs.MMU_IRQ_CLEAR, bit)
         if self._irq_enabled:
             # Not IrqDispatcher.set_mask: it would CLEAR every enabled bit and lose other AS's faults.
-            mask = mmu_regs.MMU_IRQ_PANTHOR_MASK & ~self.faulty_mask
-            self.gpu.irq.lines["mmu"].mask = mask
-            regs.write(mmu_regs.MMU_IRQ_MASK, mask)
+            self.gpu.irq.update_mask("mmu", mmu_regs.MMU_IRQ_PANTHOR_MASK & ~self.faulty_mask)
 
     # -- VMs ------------------------------------------------------------------------------------------
 

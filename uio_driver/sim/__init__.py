@@ -6,13 +6,16 @@ other. See docs/architecture.md ("The simulator").
 
 Main entry points: :class:`~uio_driver.sim.platform.SimPlatform` (the Platform),
 :class:`~uio_driver.sim.gpu.SimGpu` (the model, ``platform.sim``), :class:`SimConfig`,
-:class:`SimFaults`.
+:class:`SimFaults`. The simulated MCU is ``platform.sim.mcu`` (:class:`SimMcu`, attached by
+default; ``SimPlatform(mcu=False)`` gives a GPU with no firmware model).
 """
 
 from .config import SimConfig, SimFaults, SimViolation
 from .gpu import SimGpu
 from .platform import SimMmioRegion, SimPlatform
+from .mcu import McuState, SimMcu
+from .mcu_config import McuConfig, McuFaults
 from .walker import SimFault, SimGpuFault, SimTranslation
 
-__all__ = ["SimConfig", "SimFault", "SimFaults", "SimGpu", "SimGpuFault", "SimMmioRegion", "SimPlatform",
-           "SimTranslation", "SimViolation"]
+__all__ = ["McuConfig", "McuFaults", "McuState", "SimConfig", "SimFault", "SimFaults", "SimGpu", "SimGpuFault",
+           "SimMcu", "SimMmioRegion", "SimPlatform", "SimTranslation", "SimViolation"]

@@ -207,7 +207,9 @@ class SimViolation:
             "as-active", "bad-value", "doorbell-page", "l2-off", "unsupported", "stale-tlb" (a TLB
             hit whose descriptor changed in memory without LOCK/FLUSH/UNLOCK), "locked-access" (a
             GPU access to a locked region), "bad-descriptor" (misaligned block address, table
-            attribute bits 63:59, AP[1] = 0, PXN without UXN).
+            attribute bits 63:59, AP[1] = 0, PXN without UXN); simulated MCU: "mcu-as0",
+            "mcu-not-running", "no-doorbell", "request-outstanding", "fw-owned-write",
+            "bad-request", "no-suspend-buffer", "bad-suspend-record", "stale-sections".
         message: one-line description naming the register/offset.
         register: register name, when there is one.
         offset: MMIO offset (or physical address for memory checks), when relevant.

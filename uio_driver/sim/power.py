@@ -154,14 +154,19 @@ class PowerController:
     # -- behaviour -------------------------------------------------------------------------------
 
     def request(self, domain: str, bits: int, power_on: bool) -> None:
-        """Start powering ``bits`` of ``domain`` on (or off); absent units are ignored."""
+        """Host request: start powering ``bits`` of ``domain`` on (or off); absent units are ignored."""
+        if domain != "L2":
+            # reference §5.4: with CSF the firmware powers shader cores and tiler, never the host.
+            verb = "PWRON" if power_on else "PWROFF"
+            self._sim.note(f"host wrote {domain}_{verb} = {bits:#x}; panthor never does this on CSF "
+                           "(the firmware powers the cores)")
+        self.firmware_request(domain, bits, power_on)
+
+    def firmware_request(self, domain: str, bits: int, power_on: bool) -> None:
+        """Power transition requested by the simulated MCU (e.g. shader cores per core_en_mask)."""
         sim = self._sim
         dom = self.domains[domain]
         verb = "PWRON" if power_on else "PWROFF"
-        if domain != "L2":
-            # reference §5.4: with CSF the firmware powers shader cores and tiler, never the host.
-            sim.note(f"host wrote {domain}_{verb} = {bits:#x}; panthor never does this on CSF "
-                     "(the firmware powers the cores)")
         bits &= dom.present()
         if power_on:
             bits &= ~dom.ready | dom.trans
