@@ -84,6 +84,8 @@ class CsfFirmware:
         self.interface: CsfInterface | None = None
         self.glb: GlobalInterface | None = None
         self.initialised = False
+        #: The MCU halted cleanly (HALT acknowledged through MCU_STATUS) and has not restarted since.
+        self.halted_cleanly = False
         self.log: list[str] = []
         self.timings: dict[str, StepTime] = {}
         self.resets: list[str] = []
@@ -170,6 +172,7 @@ class CsfFirmware:
             self.glb.close()
             self.glb = None
         self.initialised = False
+        self.halted_cleanly = False
         self._timed("mcu_start", lambda: self.mcu.start(timeout))
         previous = self.interface
         self.interface = self._timed("discover", lambda: discover_interface(loaded.shared_view,
@@ -209,8 +212,13 @@ class CsfFirmware:
     # -- halt, stop, reset ------------------------------------------------------------------------
 
     def halt(self) -> None:
-        """Halt the MCU cleanly (GLB HALT, MCU_STATUS == HALT within 100 ms, HALT cleared)."""
+        """Halt the MCU cleanly (GLB HALT, MCU_STATUS == HALT within 100 ms, HALT cleared).
+
+        A later :meth:`reset` then restarts fast (panthor's suspend/resume path).
+        """
         self._glb().halt()
+        self.initialised = False
+        self.halted_cleanly = True
 
     def stop(self) -> None:
         """``MCU_CONTROL = 0`` and wait for MCU_STATUS DISABLED (100 ms)."""
@@ -220,7 +228,8 @@ class CsfFirmware:
     def reset(self, *, on_hang: bool = False) -> str:
         """panthor's GPU reset with firmware restart (§3.8, mali-csf-registers-and-mmu.md §5.2).
 
-        Pre-reset: unless ``on_hang``, try a graceful halt when the MCU runs; mask the JOB IRQ. Then soft
+        Pre-reset: unless ``on_hang``, a graceful halt when the MCU runs (or the clean halt of a previous
+        :meth:`halt`, panthor's suspend/resume) allows a fast restart; mask the JOB IRQ. Then soft
         reset, L2 on, MMU post-reset, AS 0 re-activated; after a clean halt a fast restart (nothing
         reloaded, HALT already 0), otherwise every section re-initialised from the private copies; then
         boot, the interface re-read (its version must not change) and the global initialisation.
@@ -233,7 +242,7 @@ class CsfFirmware:
         """
         if self.loaded is None or self.vm is None:
             raise Busy("reset: the firmware was never loaded")
-        fast = not on_hang and self._try_halt()
+        fast = not on_hang and (self._still_halted() or self._try_halt())
         self.mcu.suspend_irq()
         self.initialised = False
         gpu_irqs = self.gpu.irq.mask_of("gpu")
@@ -254,6 +263,9 @@ class CsfFirmware:
         self.boot()
         self.init_global()
         return kind
+
+    def _still_halted(self) -> bool:
+        return self.halted_cleanly and self.mcu.status() is McuStatus.HALT
 
     def _try_halt(self) -> bool:
         if self.glb is None or self.mcu.status() is not McuStatus.ENABLED:
