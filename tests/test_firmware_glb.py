@@ -174,3 +174,39 @@ def test_requests_need_a_running_mcu(ready: Rig) -> None:
     for request in (ready.glb.ping, ready.glb.set_core_mask, ready.glb.halt):
         with pytest.raises(Busy, match="MCU is not running"):
             request()
+
+
+# -- CSG requests through the GLB doorbell (accessors the scheduler builds on) ----------------------------
+
+EP_CFG, STATUS_UPDATE = 1 << 4, 1 << 5  # CSG_REQ bits (§5.4)
+
+
+def test_csg_requests_are_rung_through_the_glb_doorbell(ready: Rig) -> None:
+    iface = ready.fw.interface
+    assert iface is not None
+    csg = iface.csg(3)
+    csg.input.write("ack_irq_mask", 0xFFFFFFFF)  # panthor writes ~0 (§5.2)
+    csg.input.write("endpoint_req", 0xF0010404)
+    csg.req.toggle(EP_CFG | STATUS_UPDATE)
+    db_before = ready.mcu_read32(GLB_OUT + 0x08)
+    ready.glb.ring_csg_doorbells(1 << 3)
+    ready.glb.wait_csg_acks(csg, EP_CFG | STATUS_UPDATE)
+    # CSG 3 output at 0x04007000 + 3 * 0x40 (§2.8); its ACK mirrors the toggles, the GLB doorbell_ack bit 3 too.
+    assert ready.mcu_read32(0x04007000 + 3 * 0x40) & 0x30 == ready.mcu_read32(0x04003000 + 3 * 0x80) & 0x30
+    assert (ready.mcu_read32(GLB_OUT + 0x08) ^ db_before) == 1 << 3
+    assert ready.fw.mcu.job_irqs & (1 << 3)  # JOB IRQ bit g for CSG g (§7.3)
+    with pytest.raises(InvalidArgument, match="CSG slots"):
+        ready.glb.ring_csg_doorbells(1 << 8)  # group_num is 8
+
+
+def test_unacknowledged_csg_request_times_out_naming_the_slot(ready: Rig) -> None:
+    ready.mcu.faults.never_ack_csg = EP_CFG
+    iface = ready.fw.interface
+    assert iface is not None
+    csg = iface.csg(0)
+    csg.req.toggle(EP_CFG)
+    ready.glb.ring_csg_doorbells(1)
+    with pytest.raises(Timeout) as exc:
+        ready.glb.wait_csg_acks(csg, EP_CFG)
+    assert str(exc.value).startswith(f"CSG 0 request EP_CFG not acknowledged within 100 ms (CSG0_REQ="
+                                     f"{csg.req.req:#010x} CSG0_ACK={csg.req.ack:#010x}")

@@ -25,10 +25,11 @@ from .blocks import (
     GLB_TIMER_VALUE_MASK,
     GLB_TOGGLE_REQS,
     HALT_STATUS,
+    CsgReq,
     GlbReq,
     bit_names,
 )
-from .interface import GlbIface
+from .interface import CsgIface, GlbIface, ReqAck
 from .mcu import HALT_TIMEOUT, POLL_INTERVAL, Mcu
 
 log = logging.getLogger(__name__)
@@ -139,39 +140,67 @@ class GlobalInterface:
             Timeout: "GLB request <what> not acknowledged within N ms (GLB_REQ=… GLB_ACK=…)".
             HardwareFault: the MCU reported FATAL meanwhile (halt_status reported).
         """
-        req = self.iface.req
+        self._wait(self.iface.req, mask, f"GLB request {what}", "GLB", timeout)
+        self.stats.count(self.stats.acked, mask)
+
+    def wait_csg_acks(self, csg: CsgIface, mask: int, timeout: float = REQUEST_TIMEOUT) -> None:
+        """Wait until CSG ``csg``'s ACK equals its REQ on ``mask`` (panthor_fw_csg_wait_acks, 100 ms).
+
+        Raises:
+            Timeout: "CSG <g> request <bits> not acknowledged within 100 ms (CSG<g>_REQ=… CSG<g>_ACK=…)".
+            HardwareFault: the MCU reported FATAL meanwhile.
+        """
+        what = f"CSG {csg.index} request {bit_names(mask, CsgReq)}"
+        self._wait(csg.req, mask, what, f"CSG{csg.index}", timeout)
+
+    def ring_csg_doorbells(self, mask: int) -> None:
+        """Toggle GLB doorbell_req bits of the CSG slots in ``mask`` and ring doorbell 0
+        (panthor_fw_ring_csg_doorbells): the firmware then re-reads those CSGs' input blocks.
+
+        Raises:
+            InvalidArgument: ``mask`` names no slot or a slot past group_num.
+            Busy / HardwareFault: the MCU is not running / crashed.
+        """
+        slots = (1 << self.iface.control.read("group_num")) - 1
+        if isinstance(mask, bool) or not isinstance(mask, int) or mask <= 0 or mask & ~slots:
+            raise InvalidArgument(f"CSG doorbell mask {mask!r} must name CSG slots within {slots:#x}")
+        self._check_running("CSG doorbell")
+        self.iface.doorbell.toggle(mask)
+        self.mcu.ring()
+
+    def _wait(self, pair: ReqAck, mask: int, what: str, prefix: str, timeout: float) -> None:
         fatal = False
 
         def done() -> bool:
             nonlocal fatal
             self.mcu.service()
-            if req.acked(mask):
+            if pair.acked(mask):
                 return True
             fatal = self.mcu.status() is McuStatus.FATAL
             return fatal
 
         try:
-            self.clock.poll(done, timeout, f"GLB request {what}", POLL_INTERVAL)
+            self.clock.poll(done, timeout, what, POLL_INTERVAL)
         except Timeout:
             status = self.mcu.status()
-            raise Timeout(f"GLB request {what} not acknowledged within {timeout * 1e3:.0f} ms "
-                          f"({self._state()}, MCU_STATUS={status.name.lower()})", register="GLB_ACK",
-                          value=req.ack) from None
+            raise Timeout(f"{what} not acknowledged within {timeout * 1e3:.0f} ms "
+                          f"({prefix}_REQ={pair.req:#010x} {prefix}_ACK={pair.ack:#010x}, "
+                          f"MCU_STATUS={status.name.lower()})",
+                          register=f"{prefix}_ACK", value=pair.ack) from None
         if fatal:
             raise self._fatal(what)
-        self.stats.count(self.stats.acked, mask)
 
     def _fatal(self, what: str) -> HardwareFault:
         halt = self.iface.output.read("halt_status")
         meaning = HALT_STATUS.get(halt, "unknown")
         return HardwareFault(f"MCU reported a fatal error (MCU_STATUS=fatal, halt_status={halt:#x} "
-                             f"{meaning}) while waiting for GLB request {what} ({self._state()})",
+                             f"{meaning}): {what} cannot complete ({self._state()})",
                              register="MCU_STATUS", value=int(McuStatus.FATAL))
 
     def _check_running(self, what: str) -> None:
         status = self.mcu.status()
         if status is McuStatus.FATAL:
-            raise self._fatal(what)
+            raise self._fatal(f"GLB request {what}")
         if status is not McuStatus.ENABLED:
             raise Busy(f"GLB request {what}: the MCU is not running (MCU_STATUS={status.name.lower()})",
                        register="MCU_STATUS", value=int(status))

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from ..errors import HardwareFault, InvalidArgument, MaliError, Timeout
+from ..errors import HardwareFault, MaliError, Timeout
 from ..gpu import Gpu
 from ..regs import doorbell as db
 from ..regs import gpu_control as gc
@@ -184,14 +184,3 @@ class Mcu:
         """Detach from the IRQ dispatcher."""
         self.gpu.irq.remove_handler("job", self._on_job_irq)
         self._listeners.clear()
-
-    def check_timeout(self, timeout: float) -> float:
-        """Validate a wait duration given by a caller.
-
-        Raises:
-            InvalidArgument: not a finite, positive number of seconds.
-        """
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) \
-                or not 0 < timeout < float("inf"):
-            raise InvalidArgument(f"timeout {timeout!r} must be a positive number of seconds")
-        return float(timeout)
