@@ -191,7 +191,7 @@ def test_csg_requests_are_rung_through_the_glb_doorbell(ready: Rig) -> None:
     db_before = ready.mcu_read32(GLB_OUT + 0x08)
     ready.glb.ring_csg_doorbells(1 << 3)
     ready.glb.wait_csg_acks(csg, EP_CFG | STATUS_UPDATE)
-    # CSG 3 output at 0x04007000 + 3 * 0x40 (§2.8); its ACK mirrors the toggles, the GLB doorbell_ack bit 3 too.
+    # CSG 3 output at 0x04007000 + 3 * 0x40 (§2.8): its ACK mirrors the toggles; GLB doorbell_ack bit 3 too.
     assert ready.mcu_read32(0x04007000 + 3 * 0x40) & 0x30 == ready.mcu_read32(0x04003000 + 3 * 0x80) & 0x30
     assert (ready.mcu_read32(GLB_OUT + 0x08) ^ db_before) == 1 << 3
     assert ready.fw.mcu.job_irqs & (1 << 3)  # JOB IRQ bit g for CSG g (§7.3)
