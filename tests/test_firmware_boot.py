@@ -28,6 +28,7 @@ from test_firmware_boot_rig import (
 from uio_driver.errors import Busy, FirmwareFormatError, FirmwareNotFound, HardwareFault, Timeout
 from uio_driver.firmware.container import InterfaceVersion
 from uio_driver.firmware.device import CsfFirmware
+from uio_driver.regs.gpu_fields import McuStatus
 
 AS0_COMMAND, AS0_TRANSTAB = 0x2418, 0x2400
 
@@ -270,3 +271,12 @@ def test_malformed_firmware_names_the_file(rig: Rig, tmp_path: object) -> None:
     bad.write_bytes(b"\0" * 64)
     with pytest.raises(FirmwareFormatError, match=f"{bad}: bad magic"):
         CsfFirmware.locate(rig.gpu, rig.mmu, bad)
+
+
+def test_mcu_status_waits_name_what_they_saw(rig: Rig) -> None:
+    rig.fw.start()
+    with pytest.raises(Timeout) as exc:
+        rig.fw.mcu.wait_status(McuStatus.HALT, 0.001, "Failed to cleanly suspend MCU")
+    assert str(exc.value) == ("Failed to cleanly suspend MCU: MCU_STATUS is 1 (enabled), not 2 (halt) "
+                              "after 1 ms")
+    assert exc.value.register == "MCU_STATUS" and exc.value.value == 1
