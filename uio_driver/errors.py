@@ -149,6 +149,12 @@ class TraceFormatError(InvalidArgument):
     """An MMIO trace file is malformed; ``offset`` is the byte offset of the problem (EINVAL)."""
 
 
+class FirmwareInterfaceError(HardwareFault):
+    """The booted firmware's interface memory is invalid (panthor fails probe with EINVAL)."""
+
+    default_errno = _errno.EINVAL
+
+
 class FirmwareNotFound(DeviceNotFound):
     """No firmware file was found; ``paths`` lists every path tried (ENOENT)."""
 
@@ -175,6 +181,7 @@ __all__ = [
     "Busy",
     "DeviceNotFound",
     "FirmwareFormatError",
+    "FirmwareInterfaceError",
     "FirmwareNotFound",
     "HardwareFault",
     "InvalidArgument",

@@ -104,6 +104,9 @@ class IrqDispatcher:
         state = self._line(line)
         regs, block = self.regs, state.block
         if not regs.read(block.status):
+            # The OS may have delivered (and disabled) the line for a cause already cleared:
+            # re-enable it, or a UIO line would stay masked forever.
+            self._reenable(line)
             return 0
         saved = state.mask
         regs.write(block.mask, 0)
@@ -123,9 +126,12 @@ class IrqDispatcher:
             # A handler may have changed the mask (e.g. an MMU fault removes its AS bit).
             regs.write(block.mask, state.mask)
         state.serviced += 1
+        self._reenable(line)
+        return handled
+
+    def _reenable(self, line: str) -> None:
         if self.platform.has_irq(line):
             self.platform.irq(line).acknowledge()
-        return handled
 
     def service_all(self) -> int:
         handled = 0

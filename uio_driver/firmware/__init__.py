@@ -3,7 +3,11 @@
 * :func:`parse_firmware` → :class:`FirmwareImage` (``container.py``, ``entries.py``, ``format.py``);
 * :func:`build_image` / :func:`rebuild` and the entry specs (``builder.py``);
 * :func:`build_synthetic_image` — the image the simulator boots without an Arm blob (``synthetic.py``);
-* :func:`locate_firmware` → :class:`FirmwareSource` (``locate.py``).
+* :func:`locate_firmware` → :class:`FirmwareSource` (``locate.py``);
+* loading and booting: :func:`load_firmware` (``loader.py``), :class:`Mcu` (``mcu.py``), interface
+  discovery :func:`discover_interface` → :class:`CsfInterface`/:class:`CsfInfo` (``interface.py``,
+  layouts in ``blocks.py``), GLB requests :class:`GlobalInterface` (``glb.py``) and the whole thing as
+  :class:`CsfFirmware` (``device.py``).
 
 Facts come from shared/reference/csf-firmware-and-interfaces.md §1-§2. Only the container and the
 shared section's control-block image are ever interpreted; firmware code is never decoded.
@@ -28,6 +32,7 @@ from .builder import (
     rebuild,
 )
 from .container import FirmwareHeader, FirmwareImage, InterfaceVersion, parse_firmware
+from .device import CsfFirmware  # noqa: E402 - after the container API it builds on
 from .entries import (
     BuildInfoEntry,
     ConfigEntry,
@@ -42,7 +47,11 @@ from .entries import (
     UnknownEntry,
 )
 from .format import FIRMWARE_MAGIC, SHARED_SECTION_VA, CacheMode, EntryType, IfaceFlag
+from .glb import GlobalInterface, conv_timeout
+from .interface import CsfInfo, CsfInterface, discover_interface
+from .loader import LoadedFirmware, load_firmware
 from .locate import FIRMWARE_DIR_ENV, FirmwareSource, firmware_relpath, locate_firmware
+from .mcu import Mcu
 from .synthetic import SYNTHETIC_GIT_SHA, SYNTHETIC_VERSION_HASH, build_synthetic_image
 
 __all__ = [
@@ -57,6 +66,15 @@ __all__ = [
     "CacheMode",
     "ConfigEntry",
     "ConfigSpec",
+    "CsfFirmware",
+    "CsfInfo",
+    "CsfInterface",
+    "GlobalInterface",
+    "LoadedFirmware",
+    "Mcu",
+    "conv_timeout",
+    "discover_interface",
+    "load_firmware",
     "CoreDumpEntry",
     "CoreDumpSpec",
     "EntrySpec",

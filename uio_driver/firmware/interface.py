@@ -14,13 +14,12 @@ check of §3.6 and returns a :class:`CsfInterface`: one :class:`GlbIface`, ``gro
 
 from __future__ import annotations
 
-import errno
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
-from ..errors import AccessDenied, BadAddress, HardwareFault, InvalidArgument
+from ..errors import AccessDenied, BadAddress, FirmwareInterfaceError, InvalidArgument
 from ..platform.dma import DmaBuffer
 from .blocks import (
     CS_CONTROL_OFFSET,
@@ -374,9 +373,9 @@ class CsfInterface:
 # -- discovery and validation (§3.6) ------------------------------------------------------------------
 
 
-def _invalid(message: str, **kw: Any) -> HardwareFault:
+def _invalid(message: str, **kw: Any) -> FirmwareInterfaceError:
     # panthor fails probe with -EINVAL for every one of these (panthor_fw_init_ifaces).
-    return HardwareFault(message, errno=errno.EINVAL, **kw)
+    return FirmwareInterfaceError(message, **kw)
 
 
 def _block(shared: SharedSection, va: int, layout: type[Layout], name: str, what: str) -> BlockView:
