@@ -32,7 +32,7 @@ from .builder import (
     rebuild,
 )
 from .container import FirmwareHeader, FirmwareImage, InterfaceVersion, parse_firmware
-from .device import CsfFirmware  # noqa: E402 - after the container API it builds on
+from .device import CsfFirmware
 from .entries import (
     BuildInfoEntry,
     ConfigEntry,
