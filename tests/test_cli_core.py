@@ -100,7 +100,8 @@ def test_refusals_are_one_line_errors_with_nonzero_exit(capsys: pytest.CaptureFi
     assert "Traceback" not in err and "MALI_UIO_FAIL" in err
 
 
-def test_unknown_offset_with_force_reaches_the_simulator_strict_check(capsys: pytest.CaptureFixture[str]) -> None:
+def test_unknown_offset_with_force_reaches_the_simulator_strict_check(
+        capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "peek", "0x3000", "--force")
     assert code == 1 and "0x3000" in err and "Traceback" not in err
 

@@ -30,7 +30,8 @@ def test_probe_reports_the_real_g610_values(sim_platform: SimPlatform) -> None:
     assert (info.l2_present, info.tiler_present) == (1, 1)
     assert info.csf_id == 0x040A0412
     assert info.texture_features[0] == 0xC1FFFF9E
-    assert (info.max_threads, info.thread_max_workgroup_size, info.thread_max_barrier_size) == (2048, 1024, 1024)
+    threads = (info.max_threads, info.thread_max_workgroup_size, info.thread_max_barrier_size)
+    assert threads == (2048, 1024, 1024)
     assert info.firmware_path == "arm/mali/arch10.8/mali_csffw.bin"
     assert info.decoded["GPU_ID"]["VERSION_STATUS"] == 5
     assert info.to_dict()["arch"] == "10.8.6"

@@ -33,7 +33,8 @@ def test_open_platform_sim_builds_the_documented_platform():
 
 
 def test_sim_platform_options_and_defaults():
-    assert SimPlatform.OPTIONS == ("strict", "config", "faults", "carveout_base", "carveout_size", "trace", "mcu")
+    assert SimPlatform.OPTIONS == (
+        "strict", "config", "faults", "carveout_base", "carveout_size", "trace", "mcu")
     faults = SimFaults(flush_never_completes=True)
     cfg = SimConfig(gpu_id=0xA8670000)
     with SimPlatform(config=cfg, faults=faults) as p:

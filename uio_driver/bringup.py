@@ -30,8 +30,12 @@ class StageResult:
     data: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"stage": self.name, "description": self.description, "host_s": self.host_seconds,
-                "device_s": self.device_seconds, "detail": self.detail, **({"data": self.data} if self.data else {})}
+        out: dict[str, Any] = {"stage": self.name, "description": self.description,
+                               "host_s": self.host_seconds, "device_s": self.device_seconds,
+                               "detail": self.detail}
+        if self.data:
+            out["data"] = self.data
+        return out
 
 
 StageFn = Callable[["Bringup"], "tuple[str, dict[str, Any]] | str"]
@@ -143,7 +147,8 @@ class Bringup:
             on_start: Callable[[Stage], None] | None = None) -> list[StageResult]:
         """Run every stage in order (up to and including ``until``)."""
         if until is not None and until not in self.stage_names():
-            raise InvalidArgument(f"unknown bring-up stage {until!r}; stages: {', '.join(self.stage_names())}")
+            names = ", ".join(self.stage_names())
+            raise InvalidArgument(f"unknown bring-up stage {until!r}; stages: {names}")
         for stage in self.stages:
             if on_start:
                 on_start(stage)

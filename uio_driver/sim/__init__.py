@@ -12,10 +12,10 @@ default; ``SimPlatform(mcu=False)`` gives a GPU with no firmware model).
 
 from .config import SimConfig, SimFaults, SimViolation
 from .gpu import SimGpu
-from .platform import SimMmioRegion, SimPlatform
 from .mcu import McuState, SimMcu
 from .mcu_config import McuConfig, McuFaults
+from .platform import SimMmioRegion, SimPlatform
 from .walker import SimFault, SimGpuFault, SimTranslation
 
-__all__ = ["McuConfig", "McuFaults", "McuState", "SimConfig", "SimFault", "SimFaults", "SimGpu", "SimGpuFault",
-           "SimMcu", "SimMmioRegion", "SimPlatform", "SimTranslation", "SimViolation"]
+__all__ = ["McuConfig", "McuFaults", "McuState", "SimConfig", "SimFault", "SimFaults", "SimGpu",
+           "SimGpuFault", "SimMcu", "SimMmioRegion", "SimPlatform", "SimTranslation", "SimViolation"]

@@ -10,18 +10,20 @@ from ...platform.base import MmioRegion
 from ...regs import Register, RegisterAccess, lookup, lookup_offset
 from ..common import add_common_options, emit, open_backend, parse_int, table
 
+FORCE_HELP = "allow offsets the register database does not know"
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     peek = sub.add_parser("peek", help="read one register by name or offset")
     peek.add_argument("target", help="register name (e.g. GPU_ID) or byte offset (e.g. 0x0)")
-    peek.add_argument("--force", action="store_true", help="allow offsets the register database does not know")
+    peek.add_argument("--force", action="store_true", help=FORCE_HELP)
     add_common_options(peek)
     peek.set_defaults(func=run_peek)
 
     poke = sub.add_parser("poke", help="write one register by name or offset")
     poke.add_argument("target", help="register name or byte offset")
     poke.add_argument("value", type=parse_int)
-    poke.add_argument("--force", action="store_true", help="allow offsets the register database does not know")
+    poke.add_argument("--force", action="store_true", help=FORCE_HELP)
     poke.add_argument("--allow-writes", action="store_true",
                       help="devmem backend: map the window writable (it is read-only by default)")
     add_common_options(poke)
@@ -36,8 +38,8 @@ def _resolve(target: str, force: bool, window: int) -> tuple[int, Register | Non
         reg = lookup(target)
         return reg.offset, reg
     if offset < 0 or offset & 3 or offset + 4 > window:
-        raise BadAddress(f"offset {offset:#x} is outside the {window:#x}-byte GPU window or not 4-byte aligned",
-                         offset=offset)
+        raise BadAddress(f"offset {offset:#x} is outside the {window:#x}-byte GPU window "
+                         "or not 4-byte aligned", offset=offset)
     reg = lookup_offset(offset)
     if reg is None and not force:
         raise BadAddress(f"offset {offset:#x} is not a known register; use --force to access it anyway",
@@ -64,9 +66,9 @@ def run_peek(args: argparse.Namespace) -> int:
                                register=reg.name, offset=offset)
         value = RegisterAccess(mmio).read(reg) if reg else mmio.read32(offset)
     row = _row(offset, reg, value)
-    emit(args, row, lambda c: c.print(table(None, ["offset", "name", "value", "fields"],
-                                            [(f"{offset:#07x}", row["name"] or "?", f"{value:#010x}",
-                                              ", ".join(f"{k}={v:#x}" for k, v in row.get("fields", {}).items()))])))
+    fields = ", ".join(f"{k}={v:#x}" for k, v in row.get("fields", {}).items())
+    cells = [(f"{offset:#07x}", row["name"] or "?", f"{value:#010x}", fields)]
+    emit(args, row, lambda c: c.print(table(None, ["offset", "name", "value", "fields"], cells)))
     return 0
 
 
@@ -79,5 +81,6 @@ def run_poke(args: argparse.Namespace) -> int:
         else:
             mmio.write32(offset, args.value)
     data = {"offset": offset, "name": reg.name if reg else None, "written": args.value}
-    emit(args, data, lambda c: c.print(f"wrote {args.value:#010x} to {reg.name if reg else '?'} ({offset:#07x})"))
+    name = reg.name if reg else "?"
+    emit(args, data, lambda c: c.print(f"wrote {args.value:#010x} to {name} ({offset:#07x})"))
     return 0

@@ -18,7 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     rsub.required = True
 
     dump = rsub.add_parser("dump", help="read every readable register of a block, decoded")
-    dump.add_argument("block", nargs="?", help=f"block name ({', '.join(b.name for b in BLOCKS)}); default all")
+    names = ", ".join(b.name for b in BLOCKS)
+    dump.add_argument("block", nargs="?", help=f"block name ({names}); default all")
     add_common_options(dump)
     dump.set_defaults(func=run_dump)
 
@@ -87,9 +88,10 @@ def run_decode(args: argparse.Namespace) -> int:
     data = {"name": reg.name, "offset": reg.offset, "value": args.value,
             "fields": {f.name: {"value": f.value, "meaning": f.meaning} for f in dec.fields.values()},
             "unknown": dec.unknown}
-    emit(args, data, lambda c: c.print(table(f"{reg.name} = {args.value:#010x}", ["field", "value", "meaning"],
-                                             [(f.name, hex(f.value), f.meaning or "") for f in dec.fields.values()]
-                                             + [(k, hex(v), "unknown bits") for k, v in dec.unknown.items()])))
+    rows = [(f.name, hex(f.value), f.meaning or "") for f in dec.fields.values()]
+    rows += [(k, hex(v), "unknown bits") for k, v in dec.unknown.items()]
+    title = f"{reg.name} = {args.value:#010x}"
+    emit(args, data, lambda c: c.print(table(title, ["field", "value", "meaning"], rows)))
     return 0
 
 
@@ -97,9 +99,10 @@ def run_list(args: argparse.Namespace) -> int:
     rows = [{"block": b.name, "name": r.name, "offset": r.offset, "access": r.access.name,
              "fields": [f.name for f in r.fields], "doc": r.doc}
             for b in _blocks(args.block) for r in b.registers]
-    emit(args, rows, lambda c: c.print(table("register database", ["block", "offset", "name", "access", "fields"],
-                                             [(r["block"], f"{r['offset']:#07x}", r["name"], r["access"],
-                                               ", ".join(r["fields"])) for r in rows])))
+    cells = [(r["block"], f"{r['offset']:#07x}", r["name"], r["access"], ", ".join(r["fields"]))
+             for r in rows]
+    emit(args, rows, lambda c: c.print(table("register database",
+                                             ["block", "offset", "name", "access", "fields"], cells)))
     return 0
 
 
