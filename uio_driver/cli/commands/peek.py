@@ -35,8 +35,8 @@ def _resolve(target: str, force: bool, window: int) -> tuple[int, Register | Non
     try:
         offset = int(target, 0)
     except ValueError:
-        reg = lookup(target)
-        return reg.offset, reg
+        named = lookup(target)
+        return named.offset, named
     if offset < 0 or offset & 3 or offset + 4 > window:
         raise BadAddress(f"offset {offset:#x} is outside the {window:#x}-byte GPU window "
                          "or not 4-byte aligned", offset=offset)
