@@ -6,21 +6,15 @@ Expected values for the real G610 blob come from csf-firmware-and-interfaces.md 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
+from blobs import shared_firmware_root
 
 from uio_driver.cli.main import main
 from uio_driver.firmware import ConfigSpec, IfaceSpec, build_image, build_synthetic_image
 
-
-def _shared_firmware() -> Path:
-    env = os.environ.get("MALI_UIO_SHARED_FIRMWARE")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "firmware"
-
-
-G610 = _shared_firmware() / "arm" / "mali" / "arch10.8" / "mali_csffw.bin"
+G610 = shared_firmware_root() / "arm" / "mali" / "arch10.8" / "mali_csffw.bin"
 needs_g610 = pytest.mark.skipif(not G610.is_file(), reason=f"the Arm G610 firmware blob is not available "
                                                           f"({G610} missing; set MALI_UIO_SHARED_FIRMWARE)")
 ARM_SHA = "95a25d71030715381f33105394285e1dcc860a65"

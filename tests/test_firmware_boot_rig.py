@@ -13,11 +13,11 @@ Expected values are spelled from the references, never taken from the code under
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from blobs import shared_firmware_root
 
 from uio_driver.bringup import Bringup
 from uio_driver.firmware.device import CsfFirmware
@@ -26,11 +26,7 @@ from uio_driver.mmu import VM
 from uio_driver.sim.mcu import SimMcu
 from uio_driver.sim.platform import SimPlatform
 
-
-def shared_firmware() -> Path:
-    """``$MALI_UIO_SHARED_FIRMWARE`` or ``<repo>/../shared/firmware``."""
-    env = os.environ.get("MALI_UIO_SHARED_FIRMWARE")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "firmware"
+shared_firmware = shared_firmware_root
 
 
 G610 = shared_firmware() / "arm" / "mali" / "arch10.8" / "mali_csffw.bin"

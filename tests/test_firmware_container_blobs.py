@@ -12,11 +12,10 @@ section's control blocks. The blobs themselves stay in the shared folder (never 
 from __future__ import annotations
 
 import hashlib
-import os
 import struct
-from pathlib import Path
 
 import pytest
+from blobs import shared_firmware_root
 
 from uio_driver.firmware import (
     BuildInfoEntry,
@@ -32,13 +31,7 @@ from uio_driver.firmware import (
     parse_firmware,
 )
 
-
-def _shared_firmware() -> Path:
-    env = os.environ.get("MALI_UIO_SHARED_FIRMWARE")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "firmware"
-
-
-FIRMWARE_ROOT = _shared_firmware()
+FIRMWARE_ROOT = shared_firmware_root()
 pytestmark = pytest.mark.skipif(
     not FIRMWARE_ROOT.is_dir(),
     reason=f"the Arm firmware blobs are not available ({FIRMWARE_ROOT} missing; set MALI_UIO_SHARED_FIRMWARE)",

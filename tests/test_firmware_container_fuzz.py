@@ -9,12 +9,11 @@ offset inside the file and a one-line message; accepted images satisfy the parse
 
 from __future__ import annotations
 
-import os
 import random
 import struct
 from collections.abc import Callable
-from pathlib import Path
 
+from blobs import shared_firmware_root
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -33,9 +32,7 @@ SEED = 0x5EED_F00D
 
 
 def _g610_blob() -> bytes | None:
-    env = os.environ.get("MALI_UIO_SHARED_FIRMWARE")
-    root = Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "firmware"
-    path = root / "arm" / "mali" / "arch10.8" / "mali_csffw.bin"
+    path = shared_firmware_root() / "arm" / "mali" / "arch10.8" / "mali_csffw.bin"
     return path.read_bytes() if path.is_file() else None
 
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import os
 import struct
 from pathlib import Path
 
 import pytest
+from blobs import shared_firmware_root
 
 from uio_driver.errors import InvalidArgument
 from uio_driver.firmware import (
@@ -43,12 +43,7 @@ from uio_driver.firmware.synthetic import shared_section_image, synthetic_entry_
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _shared_firmware() -> Path:
-    env = os.environ.get("MALI_UIO_SHARED_FIRMWARE")
-    return Path(env) if env else REPO.parent / "shared" / "firmware"
-
-
-FIRMWARE_ROOT = _shared_firmware()
+FIRMWARE_ROOT = shared_firmware_root()
 needs_blobs = pytest.mark.skipif(
     not FIRMWARE_ROOT.is_dir(),
     reason=f"the Arm firmware blobs are not available ({FIRMWARE_ROOT} missing; "
