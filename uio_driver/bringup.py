@@ -111,6 +111,25 @@ def _glb_init(b: Bringup) -> tuple[str, dict[str, Any]]:
             "acknowledged"), values
 
 
+def _scheduler(b: Bringup) -> tuple[str, dict[str, Any]]:
+    # panthor_sched_init: CSG slots = min(group_num, 31, 16), one kernel-object allocator per VM
+    # (cs-isa-and-uapi.md §5.1). Objects "kmem" and "scheduler" are left for CsfDevice / the CLI.
+    from .csf.kmem import KernelMemory
+    from .csf.scheduler import Scheduler
+
+    mmu, fw = b.objects["mmu"], b.objects["firmware"]
+    kmem = KernelMemory(mmu.allocator)
+    sched = Scheduler(b.gpu, mmu, fw, kmem, b.objects.get("scheduler_config"))
+    b.objects["kmem"], b.objects["scheduler"] = kmem, sched
+    cfg = sched.config
+    data = {"csg_slots": len(sched.slots), "cs_slots": sched.info.cs_slot_count,
+            "user_address_spaces": sched.user_as_count, "tick_period_s": cfg.tick_period_s,
+            "job_timeout_s": cfg.job_timeout_s}
+    return (f"CSG scheduler: {len(sched.slots)} CSG slots x {sched.info.cs_slot_count} CS, "
+            f"{sched.user_as_count} user address spaces, tick {cfg.tick_period_s * 1e3:g} ms, job timeout "
+            f"{cfg.job_timeout_s * 1e3:g} ms"), data
+
+
 #: The stages in order. Later layers (MMU, firmware, scheduler) append theirs.
 STAGES: list[Stage] = [
     Stage("identify", "read identification registers", _identify),
@@ -122,6 +141,7 @@ STAGES: list[Stage] = [
     Stage("firmware", "load the CSF firmware into the MCU VM (AS0)", _firmware),
     Stage("mcu_boot", "boot the MCU and discover the CSF interface", _mcu_boot),
     Stage("glb_init", "global interface initialisation", _glb_init),
+    Stage("scheduler", "start the CSG scheduler", _scheduler),
 ]
 
 

@@ -1,0 +1,723 @@
+"""The CSG scheduler: groups on the firmware's CSG slots, submission, the tick, completion and waits.
+
+Facts: cs-isa-and-uapi.md §5.1 (8 CSG slots on the G610, distinct firmware priorities 15, 14, … for the
+resident groups, AS1..7 for their VMs), §5.2 (life cycle, "can run", idle groups), §5.3 (the tick:
+old groups, fill by descending kernel priority — waiting non-idle groups, then resident non-idle ones,
+then idle ones —, SUSPEND the groups not picked or TERMINATE those that cannot run, START/RESUME the
+new ones, round-robin inside a priority, a 10 ms tick only while groups wait for a slot), §5.4 (job
+timeout) and §2.4 (submission: ring the doorbell of a resident group, otherwise let the tick pick it);
+csf-firmware-and-interfaces.md §7.4-§7.6 (the CSG request protocol, in :mod:`.csg_slots`, and event
+handling, in :mod:`.events`). Faults, timeouts and resets are in :mod:`.recovery`.
+
+Time: the scheduler owns no thread. Every wait goes through :meth:`Scheduler.wait_for`, which services
+the JOB and MMU interrupts (so completion is learnt from the CSG SYNC_UPDATE interrupt and the sync
+objects in memory), runs the deferred work (heap growth, resets, ticks, job timeouts) and waits with
+``clock.poll`` — on the simulator this advances virtual time, so the 10 ms tick and the 5 s job timeout
+cost no real time.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import DeviceNotFound, InvalidArgument, MaliError, Timeout
+from ..firmware.blocks import CsgState, CsReq
+from ..firmware.device import CsfFirmware
+from ..firmware.interface import CsgIface
+from ..gpu import Gpu
+from ..mmu import VM, Mmu
+from .csg_slots import (
+    SlotRequests,
+    acked_state,
+    program_group,
+    read_queue_status,
+    request_priority,
+    request_state,
+    request_status_update,
+    stop_queue,
+)
+from .events import EventHandler
+from .group import Group, GroupParams, GroupPriority, GroupState, GroupStatus, QueueSpec, group_params
+from .kmem import KernelMemory
+from .queue import Job, Queue, check_job
+from .recovery import Recovery
+
+if TYPE_CHECKING:
+    from .heap import HeapPool
+
+log = logging.getLogger(__name__)
+
+#: Highest CSG priority (endpoint_req 31:28, §5.5).
+MAX_FW_PRIORITY = 15
+
+
+@dataclass
+class SchedulerConfig:
+    """Scheduler timings and policy (panthor's defaults, §5.1, §5.4, §7.8).
+
+    Attributes:
+        tick_period_s: the rotation tick (10 ms).
+        job_timeout_s: no-progress time after which a queue's group times out (5000 ms).
+        csg_timeout_s: CSG request acknowledgement timeout (100 ms).
+        reset_on_timeout: reset the GPU when a job times out (see :mod:`.recovery`).
+        poll_interval_s: polling interval of waits on hardware (virtual clocks jump between events).
+    """
+
+    tick_period_s: float = 0.010
+    job_timeout_s: float = 5.0
+    csg_timeout_s: float = 0.100
+    reset_on_timeout: bool = True
+    poll_interval_s: float = 10e-6
+
+    def validate(self) -> None:
+        """Raises InvalidArgument naming the first bad value."""
+        for name in ("tick_period_s", "job_timeout_s", "csg_timeout_s", "poll_interval_s"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 3600:
+                raise InvalidArgument(f"SchedulerConfig.{name} must be a positive number of seconds, "
+                                      f"got {value!r}")
+        if not isinstance(self.reset_on_timeout, bool):
+            raise InvalidArgument(f"SchedulerConfig.reset_on_timeout must be a bool, "
+                                  f"got {self.reset_on_timeout!r}")
+
+
+@dataclass
+class SchedStats:
+    """Counters: ticks run, rotations (ticks that changed residency), starts, resumes, suspends."""
+
+    ticks: int = 0
+    rotations: int = 0
+    starts: int = 0
+    resumes: int = 0
+    suspends: int = 0
+    terminates: int = 0
+    jobs_submitted: int = 0
+    jobs_completed: int = 0
+    tick_reasons: dict[str, int] = field(default_factory=dict)
+
+
+class Scheduler:
+    """Groups, their CSG slots and their jobs on one booted firmware.
+
+    Args:
+        gpu, mmu, fw: the device layers (the firmware must be ready: booted and initialised).
+        kmem: kernel-object memory (queue rings, sync objects, suspend buffers).
+        config: :class:`SchedulerConfig`.
+
+    Raises:
+        InvalidArgument: a bad config. DeviceNotFound: the firmware is not ready.
+    """
+
+    def __init__(self, gpu: Gpu, mmu: Mmu, fw: CsfFirmware, kmem: KernelMemory,
+                 config: SchedulerConfig | None = None) -> None:
+        self.config = config or SchedulerConfig()
+        self.config.validate()
+        if not fw.ready or fw.info is None or fw.vm is None:
+            raise DeviceNotFound("scheduler: the CSF firmware is not booted and initialised")
+        self.gpu, self.mmu, self.fw, self.kmem = gpu, mmu, fw, kmem
+        self.clock = gpu.clock
+        self.info = fw.info
+        self.slots: list[Group | None] = [None] * self.info.csg_slot_count
+        self.groups: dict[int, Group] = {}
+        self.heap_pools: dict[int, HeapPool] = {}
+        self.stats = SchedStats()
+        self.events = EventHandler(self)
+        self.recovery = Recovery(self)
+        self._runlist: list[Group] = []
+        self._next_handle = 1
+        self._tick_reason: str | None = None
+        self._next_tick_ns: int | None = None
+        self._ooms: list[tuple[Group, int]] = []
+        self._busy = False
+        self._closed = False
+        fw.mcu.add_listener(self.events.on_job_irq)
+
+    # -- helpers ---------------------------------------------------------------------------------------
+
+    def csg(self, slot: int) -> CsgIface:
+        """The firmware's CSG interface of ``slot`` (re-read after every firmware reboot)."""
+        if self.fw.interface is None:
+            raise DeviceNotFound("the firmware interface is gone (MCU not booted)")
+        return self.fw.interface.csg(slot)
+
+    def resident_groups(self) -> list[Group]:
+        return [g for g in self.slots if g is not None]
+
+    @property
+    def user_as_count(self) -> int:
+        """Address spaces for user VMs (AS0 is the MCU's)."""
+        return len(self.mmu.as_numbers) - 1
+
+    def request_tick(self, reason: str) -> None:
+        """Run a tick at the next :meth:`process` (an event, a new job, a fault)."""
+        if self._tick_reason is None:
+            self._tick_reason = reason
+
+    def defer_tiler_oom(self, group: Group, cs_index: int) -> None:
+        """A TILER_OOM event: handled (heap growth) at the next :meth:`process` (§6.4, §7.7)."""
+        if (group, cs_index) not in self._ooms:
+            self._ooms.append((group, cs_index))
+
+    # -- groups ----------------------------------------------------------------------------------------
+
+    def create_group(self, vm: VM, queues: Sequence[QueueSpec], **params: Any) -> Group:
+        """Create a group (GROUP_CREATE, §3.11): checks in panthor's order (EINVAL), then all-or-nothing
+        allocation (ENOMEM). Keyword parameters: ``priority``, ``compute_core_mask``,
+        ``fragment_core_mask``, ``tiler_core_mask``, ``max_compute_cores``, ``max_fragment_cores``,
+        ``max_tiler_cores`` (see :func:`~uio_driver.csf.group.group_params`).
+
+        Raises:
+            InvalidArgument: a bad parameter or an unknown VM. OutOfMemory: allocation failed.
+            DeviceNotFound: the device was lost in a failed reset.
+        """
+        self._check_alive()
+        info = self.gpu.info or self.gpu.probe()
+        checked: GroupParams = group_params(info, self.info, list(queues) if isinstance(queues, (list, tuple))
+                                            else queues, **params)
+        if not isinstance(vm, VM) or vm.destroyed or vm.is_mcu or self.mmu.vms.get(vm.id) is not vm:
+            raise InvalidArgument(f"group VM {vm!r} is not a live user VM of this device")
+        if self.fw.vm is None:
+            raise DeviceNotFound("the firmware has no MCU VM")
+        group = Group.create(self._next_handle, vm, checked, self.kmem, self.fw.vm, self.info)
+        self._next_handle += 1
+        self.groups[group.handle] = group
+        self._runlist.append(group)
+        return group
+
+    def group(self, handle: int) -> Group:
+        """The live group ``handle``, else EINVAL (GROUP_* on an unknown handle)."""
+        group = self.groups.get(handle) if isinstance(handle, int) and not isinstance(handle, bool) else None
+        if group is None:
+            raise InvalidArgument(f"unknown group handle {handle!r}")
+        return group
+
+    def group_state(self, group: Group) -> GroupState:
+        """GROUP_GET_STATE (§3.13) after handling pending events."""
+        self._check_group(group)
+        self.process()
+        return group.state()
+
+    def destroy_group(self, group: Group) -> None:
+        """GROUP_DESTROY: terminate it if resident, cancel its jobs (ECANCELED), free its memory.
+
+        Raises:
+            InvalidArgument: not a live group of this scheduler.
+        """
+        self._check_group(group)
+        group.destroyed = True
+        if group.resident and self.fw.ready:
+            slot = self._slot(group)
+            batch = SlotRequests()
+            batch.add(slot, request_state(self.csg(slot), CsgState.TERMINATE))
+            if batch.apply(self.fw, self.config.csg_timeout_s):
+                self.recovery.request_reset(f"group {group.handle}: TERMINATE not acknowledged")
+            else:
+                self.stats.terminates += 1
+                self._stop_queues(group)
+        if group.resident:
+            self.unbind(group)
+        self.recovery.kill(group, "group destroyed")
+        del self.groups[group.handle]
+        if group in self._runlist:
+            self._runlist.remove(group)
+        self._ooms = [(g, s) for g, s in self._ooms if g is not group]
+        group.release()
+
+    def _check_group(self, group: Group) -> None:
+        if not isinstance(group, Group) or self.groups.get(group.handle) is not group:
+            raise InvalidArgument(f"{group!r} is not a live group of this scheduler")
+
+    def _check_alive(self) -> None:
+        if self._closed:
+            raise DeviceNotFound("the scheduler is closed")
+        if self.recovery.device_lost:
+            raise DeviceNotFound(f"device lost: {self.recovery.device_lost}")
+
+    # -- submission ------------------------------------------------------------------------------------
+
+    def submit(self, group: Group, queue_index: int, stream_addr: int, stream_size: int,
+               latest_flush: int = 0, *, room_timeout: float | None = None) -> Job:
+        """Submit one job (see :meth:`submit_many`)."""
+        return self.submit_many(group, [(queue_index, stream_addr, stream_size, latest_flush)],
+                                room_timeout=room_timeout)[0]
+
+    def submit_many(self, group: Group, jobs: Sequence[tuple[int, int, int, int]], *,
+                    room_timeout: float | None = None) -> list[Job]:
+        """Submit jobs ``(queue_index, stream_addr, stream_size, latest_flush)`` to ``group`` (GROUP_SUBMIT).
+
+        Every job is checked before any is pushed (§3.12 atomicity), and the first job's ring room is
+        waited for (at most ``room_timeout``, default the job timeout) before the push point. Then each
+        job is appended to its ring (panthor's sequence); after each run of appends the doorbells of a
+        resident group are rung once per queue, otherwise the tick picks the group. Past the push point
+        nothing raises: when a later job has to wait for ring room and the group dies meanwhile (or the
+        room never comes), that job is returned failed with ECANCELED, as panthor fails jobs of a group
+        that cannot run.
+
+        Raises:
+            InvalidArgument: the group cannot run (timed out, fatal fault, destroyed), a bad queue index
+                or job parameters (EINVAL; nothing is queued).
+            MaliError: (EBUSY) the first job's ring stayed full for ``room_timeout`` (nothing is queued).
+            DeviceNotFound: the device was lost.
+        """
+        self._check_alive()
+        self._check_group(group)
+        self._check_runnable(group)
+        checked = [(self._queue(group, qi), *check_job(addr, size, flush)) for qi, addr, size, flush in jobs]
+        limit = self.config.job_timeout_s if room_timeout is None else room_timeout
+        first = next((q for q, _, size, _ in checked if size), None)
+        if first is not None and not self._room(first):
+            try:
+                self.wait_for(lambda: self._room(first) or not group.can_run, limit,
+                              f"room in the ring of group {group.handle} queue {first.index}")
+            except Timeout as err:
+                raise MaliError(f"{err.message}: the ring is full", errno=_errno.EBUSY) from None
+            self._check_runnable(group)
+        out: list[Job] = []
+        touched: list[Queue] = []
+        for queue, addr, size, flush in checked:
+            if size and not self._room(queue):
+                self._kick(group, touched)
+                touched = []
+                if not self._wait_room(group, queue, limit):
+                    out.append(self._failed_job(queue, addr, size, flush, group))
+                    continue
+            now = self.clock.now_ns()
+            if size and not queue.in_flight:
+                self._reset_timer(queue, now)
+            out.append(queue.append(addr, size, flush, now))
+            if size and queue not in touched:
+                touched.append(queue)
+        self.stats.jobs_submitted += len(out)
+        self._kick(group, touched)
+        return out
+
+    @staticmethod
+    def _room(queue: Queue) -> bool:
+        return queue.has_room()
+
+    def _wait_room(self, group: Group, queue: Queue, limit: float) -> bool:
+        try:
+            self.wait_for(lambda: queue.has_room() or not group.can_run, limit,
+                          f"room in the ring of group {group.handle} queue {queue.index}")
+        except Timeout:
+            return False
+        return group.can_run
+
+    def _failed_job(self, queue: Queue, addr: int, size: int, flush: int, group: Group) -> Job:
+        now = self.clock.now_ns()
+        why = "the group can no longer run" if not group.can_run else "no ring room within the wait"
+        return Job(queue, queue.last_seqno, queue.insert, queue.insert, addr, size, flush, 0, now, done=True,
+                   error=_errno.ECANCELED, fault=f"not run: {why}", completed_ns=now)
+
+    def _queue(self, group: Group, index: object) -> Queue:
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(group.queues):
+            raise InvalidArgument(f"queue_index {index!r} is outside 0..{len(group.queues) - 1} of group "
+                                  f"{group.handle}")
+        return group.queues[index]
+
+    def _check_runnable(self, group: Group) -> None:
+        if not group.can_run:
+            state = group.state()
+            raise InvalidArgument(f"group {group.handle} cannot run any more (state {int(state.flags):#x}, "
+                                  f"fatal_queues {state.fatal_queues:#x}, {group.status.value}): submission "
+                                  "refused", value=int(state.flags))
+
+    def _kick(self, group: Group, queues: list[Queue]) -> None:
+        """§2.4 step 6: ring the doorbell of a resident group's queues, else get the group scheduled."""
+        if not queues:
+            return
+        if group.resident:
+            for queue in queues:
+                if queue.doorbell is not None:
+                    self.fw.mcu.ring(queue.doorbell)
+            return
+        if group.priority is GroupPriority.REALTIME or None in self.slots:
+            self.request_tick(f"group {group.handle} has work")
+        elif self._next_tick_ns is None:
+            self._next_tick_ns = self.clock.now_ns() + int(self.config.tick_period_s * 1e9)
+
+    # -- completion ------------------------------------------------------------------------------------
+
+    def _reset_timer(self, queue: Queue, now: int) -> None:
+        queue.timeout_budget_ns = int(self.config.job_timeout_s * 1e9)
+        queue.timer_start_ns = now if queue.group.resident else None
+
+    def check_completion(self, group: Group) -> list[Job]:
+        """Complete the jobs whose seqno the sync objects reached; a completion is progress (§5.4)."""
+        done: list[Job] = []
+        now = self.clock.now_ns()
+        for q in group.queues:
+            if q.in_flight:
+                finished = q.check_completion(now)
+                if finished:
+                    done += finished
+                    if q.in_flight:
+                        self._reset_timer(q, now)
+                    else:
+                        q.timer_start_ns = None
+        self.stats.jobs_completed += len(done)
+        return done
+
+    def on_sync_update(self, group: Group) -> None:
+        """CSG SYNC_UPDATE: job completion, then re-evaluate queues blocked on sync waits (§7.6 step 6)."""
+        self.check_completion(group)
+        if self._reeval_blocked():
+            self.request_tick("sync wait satisfied")
+
+    def _reeval_blocked(self) -> bool:
+        """Host-side evaluation of recorded sync waits (§6.5); True when a queue was released."""
+        released = False
+        for group in self.groups.values():
+            for q in group.queues:
+                if q.blocked is None:
+                    continue
+                ptr, ref, is64, greater = q.blocked
+                value = self._read_gpu(group.vm, ptr, 8 if is64 else 4)
+                if value is None or (value > ref if greater else value <= ref):
+                    q.blocked = None
+                    released = True
+        return released
+
+    def _read_gpu(self, vm: VM, va: int, size: int) -> int | None:
+        try:
+            pa = vm.translate(va).pa
+            data = self.mmu.allocator.peek(pa, size)
+        except MaliError:
+            return None
+        return int(np.frombuffer(data, dtype=np.uint64 if size == 8 else np.uint32)[0])
+
+    # -- processing and waiting ------------------------------------------------------------------------
+
+    def process(self) -> None:
+        """Service interrupts and run deferred work: MMU-fault isolation, heap growth, job timeouts, a
+        pending GPU reset, a due tick. Re-entrant calls (from inside a wait of this work) return at once."""
+        if self._busy or self._closed:
+            return
+        self._busy = True
+        try:
+            self.fw.mcu.service()
+            self.mmu.service()
+            for group in self.resident_groups():
+                self.check_completion(group)
+            self.recovery.check_vm_faults()
+            self._handle_ooms()
+            self.recovery.check_timeouts(self.clock.now_ns())
+            if self.recovery.reset_reason is not None and not self.recovery.device_lost:
+                self.recovery.reset()
+            due = self._next_tick_ns is not None and self.clock.now_ns() >= self._next_tick_ns
+            if (self._tick_reason is not None or due) and not self.recovery.device_lost:
+                self.tick()
+        finally:
+            self._busy = False
+
+    def _work_pending(self) -> bool:
+        return (self._tick_reason is not None or bool(self._ooms) or self.recovery.reset_reason is not None
+                or any(vm.faulty for vm in self.mmu.vms.values()))
+
+    def next_deadline_ns(self) -> int | None:
+        """The next time the scheduler must act by itself (a tick or a job timeout), or None."""
+        times = [t for t in (self._next_tick_ns, self.recovery.next_deadline_ns()) if t is not None]
+        return min(times) if times else None
+
+    def wait_for(self, predicate: Callable[[], object], timeout: float, what: str) -> None:
+        """Run the scheduler until ``predicate()`` is truthy, for at most ``timeout`` seconds.
+
+        Raises:
+            Timeout: naming ``what``.
+        """
+        if not 0 <= timeout < float("inf"):
+            raise InvalidArgument(f"wait for {what}: timeout {timeout!r} must be finite and >= 0")
+        clock = self.clock
+        deadline = clock.now_ns() + int(timeout * 1e9)
+        mcu, mmu = self.fw.mcu, self.mmu
+
+        def ready() -> bool:
+            mcu.service()
+            mmu.service()
+            return bool(predicate()) or self._work_pending()
+
+        while True:
+            self.process()
+            if predicate():
+                return
+            now = clock.now_ns()
+            if now >= deadline:
+                raise Timeout(f"{what}: not reached after {timeout * 1e3:.6g} ms")
+            nxt = self.next_deadline_ns()
+            limit = deadline if nxt is None else max(min(deadline, nxt), now + 1)
+            try:
+                clock.poll(ready, (limit - now) / 1e9, what, self.config.poll_interval_s)
+            except Timeout:
+                pass
+
+    def wait_jobs(self, jobs: Sequence[Job], timeout: float | None = None) -> None:
+        """Wait until every job is done (successfully or not); default timeout: twice the job timeout
+        plus a second (a job that makes no progress fails with ETIMEDOUT before that)."""
+        limit = 2 * self.config.job_timeout_s + 1.0 if timeout is None else timeout
+        pending = [j for j in jobs if not j.done]
+        self.wait_for(lambda: all(j.done for j in pending), limit, f"{len(pending)} job(s) to complete")
+
+    # -- the tick --------------------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """One scheduling pass (§5.3); on return the picked groups are resident and acknowledged (or a
+        GPU reset is pending)."""
+        reason = self._tick_reason or "periodic"
+        self._tick_reason = None
+        self._next_tick_ns = None
+        if not self.fw.ready:
+            return
+        self.stats.ticks += 1
+        self.stats.tick_reasons[reason] = self.stats.tick_reasons.get(reason, 0) + 1
+        self._reeval_blocked()
+        resident = self.resident_groups()
+        doomed = [g for g in resident if not g.can_run]
+        waiting = [g for g in self._runlist if not g.resident and g.can_run and g.has_work]
+        if not doomed and not waiting:
+            return  # the firmware schedules the resident groups itself (§5.3)
+        if waiting and len(resident) - len(doomed) >= len(self.slots):
+            self._status_update([g for g in resident if g.can_run])
+        picked = self._pick(resident, waiting)
+        self._apply(resident, picked)
+        if any(not g.resident for g in waiting) and self.recovery.reset_reason is None:
+            self._next_tick_ns = self.clock.now_ns() + int(self.config.tick_period_s * 1e9)
+
+    def _pick(self, resident: list[Group], waiting: list[Group]) -> list[Group]:
+        """Fill the slots by descending priority: waiting non-idle groups (round-robin order), resident
+        non-idle groups (by firmware priority), then resident idle groups; at most one VM per user AS."""
+        old = sorted((g for g in resident if g.can_run), key=lambda g: -g.fw_priority)
+        order: list[Group] = []
+        for prio in sorted(GroupPriority, reverse=True):
+            order += [g for g in waiting if g.priority is prio]
+            order += [g for g in old if g.priority is prio and g.has_work]
+        for prio in sorted(GroupPriority, reverse=True):
+            order += [g for g in old if g.priority is prio and not g.has_work]
+        picked: list[Group] = []
+        vms: set[int] = set()
+        for g in order:
+            if len(picked) == len(self.slots):
+                break
+            if g.vm.id not in vms and len(vms) >= self.user_as_count:
+                continue
+            picked.append(g)
+            vms.add(g.vm.id)
+        return picked
+
+    def _apply(self, resident: list[Group], picked: list[Group]) -> None:
+        """Evict, re-prioritise and start (§5.3 step 3, §7.4-§7.5)."""
+        prio = {g.handle: max(0, MAX_FW_PRIORITY - i) for i, g in enumerate(picked)}
+        evict = [g for g in resident if g not in picked]
+        batch = SlotRequests()
+        for g in evict:
+            state = CsgState.SUSPEND if g.can_run else CsgState.TERMINATE
+            batch.add(self._slot(g), request_state(self.csg(self._slot(g)), state))
+        for g in resident:
+            if g in picked and prio[g.handle] != g.fw_priority:
+                batch.add(self._slot(g), request_priority(self.csg(self._slot(g)), prio[g.handle]))
+        failed = batch.apply(self.fw, self.config.csg_timeout_s)
+        for g in resident:
+            if g in picked:
+                g.fw_priority = prio[g.handle]
+        for g in evict:
+            self._after_evict(g, failed.get(self._slot(g)))
+        if evict or any(not g.resident for g in picked):
+            self.stats.rotations += 1
+        if self.recovery.reset_reason is None:
+            self._start([g for g in picked if not g.resident], prio)
+
+    def _slot(self, group: Group) -> int:
+        if group.csg_slot is None:
+            raise InvalidArgument(f"group {group.handle} is not resident")
+        return group.csg_slot
+
+    def _after_evict(self, group: Group, error: MaliError | None) -> None:
+        slot = self._slot(group)
+        state = acked_state(self.csg(slot))
+        if error is not None or state not in (CsgState.SUSPEND, CsgState.TERMINATE):
+            why = error.message if error is not None else f"unknown CSG state {state}"
+            group.faults.append(f"eviction from CSG slot {slot} failed: {why}")
+            if group.can_run:
+                group.timed_out = True
+            self.recovery.request_reset(f"CSG {slot} update request timedout ({why})")
+            self.unbind(group)
+            self.recovery.kill(group, f"eviction failed: {why}")
+            return
+        if state is CsgState.SUSPEND:
+            self.after_suspend(group)
+            return
+        self.stats.terminates += 1
+        self.events.process_csg(self.csg(slot))
+        self._stop_queues(group)
+        self.check_completion(group)
+        self.unbind(group)
+        self.recovery.kill(group, "; ".join(group.faults[-1:]) or "terminated")
+
+    def after_suspend(self, group: Group) -> None:
+        """A SUSPEND was acknowledged: handle the slot's pending events, read every queue's status (§7.5),
+        queue CS STATE = STOP, learn completions from memory and unbind the slot."""
+        slot = self._slot(group)
+        csg = self.csg(slot)
+        self.events.process_csg(csg)
+        for q in group.queues:
+            read_queue_status(csg.streams[q.index], q)
+        self._stop_queues(group)
+        self.check_completion(group)
+        self.unbind(group)
+        group.status = GroupStatus.SUSPENDED
+        group.was_suspended = True
+        self.stats.suspends += 1
+
+    def _stop_queues(self, group: Group) -> None:
+        csg = self.csg(self._slot(group))
+        for q in group.queues:
+            stop_queue(csg.streams[q.index])
+
+    def unbind(self, group: Group) -> None:
+        """Free the group's slot: doorbells invalidated, job timers frozen, round-robin tail (§5.3 step 4)."""
+        slot = self._slot(group)
+        now = self.clock.now_ns()
+        for q in group.queues:
+            if q.timer_start_ns is not None:
+                q.timeout_budget_ns = max(0, q.timeout_budget_ns - (now - q.timer_start_ns))
+                q.timer_start_ns = None
+            q.doorbell = None
+        self.slots[slot] = None
+        group.csg_slot = None
+        if group in self._runlist:
+            self._runlist.remove(group)
+            self._runlist.append(group)
+
+    def _start(self, groups: list[Group], prio: dict[int, int]) -> None:
+        """Bind ``groups`` to the lowest free slots and START or RESUME them in one batch (§7.4)."""
+        batch = SlotRequests()
+        started: list[Group] = []
+        for g in groups:
+            free = [i for i, s in enumerate(self.slots) if s is None]
+            as_nr = self._activate(g.vm) if free else None
+            if as_nr is None:
+                continue
+            slot = free[0]
+            self.slots[slot] = g
+            g.csg_slot = slot
+            g.fw_priority = prio[g.handle]
+            batch.add(slot, program_group(self.csg(slot), g, as_nr, g.fw_priority))
+            for q in g.queues:
+                q.doorbell = slot + 1
+            started.append(g)
+        failed = batch.apply(self.fw, self.config.csg_timeout_s)
+        now = self.clock.now_ns()
+        for g in started:
+            slot = self._slot(g)
+            want = CsgState.RESUME if g.was_suspended else CsgState.START
+            if slot in failed or acked_state(self.csg(slot)) is not want:
+                why = failed[slot].message if slot in failed else "unexpected CSG state"
+                g.faults.append(f"start on CSG slot {slot} failed: {why}")
+                self.recovery.request_reset(f"CSG {slot} update request timedout ({why})")
+                continue
+            self.stats.resumes += g.was_suspended
+            self.stats.starts += not g.was_suspended
+            g.status = GroupStatus.ACTIVE
+            for q in g.queues:
+                if q.in_flight:
+                    q.timer_start_ns = now
+
+    def _activate(self, vm: VM) -> int | None:
+        """Bind ``vm`` to an address space without evicting one a resident group uses (panthor refuses
+        rather than steal an active AS); None when every user AS is busy."""
+        if vm.as_nr is None and all(self.mmu.owner[n] is not None for n in self.mmu.as_numbers if n):
+            busy = {g.vm.id for g in self.resident_groups() if g.vm is not vm}
+            idle = [v for n, v in self.mmu.owner.items() if n and v is not None and v.id not in busy]
+            if not idle:
+                return None
+            self.mmu.deactivate(idle[0])
+        return self.mmu.activate(vm)
+
+    def _status_update(self, groups: list[Group]) -> None:
+        """STATUS_UPDATE on the groups' slots, then classify their queues (§7.5)."""
+        batch = SlotRequests()
+        for g in groups:
+            batch.add(self._slot(g), request_status_update(self.csg(self._slot(g))))
+        failed = batch.apply(self.fw, self.config.csg_timeout_s)
+        if failed:
+            self.recovery.request_reset(f"CSG status update not acknowledged on slots {sorted(failed)}")
+            return
+        for g in groups:
+            csg = self.csg(self._slot(g))
+            for q in g.queues:
+                read_queue_status(csg.streams[q.index], q)
+
+    # -- tiler OOM (§6.4) --------------------------------------------------------------------------------
+
+    def _handle_ooms(self) -> None:
+        pending, self._ooms = self._ooms, []
+        for group, cs_index in pending:
+            self._handle_oom(group, cs_index)
+
+    def _handle_oom(self, group: Group, cs_index: int) -> None:
+        """Answer one TILER_OOM: a new chunk or 0 (ENOMEM); any other error makes the queue fatal and the
+        event stays unacknowledged. A group evicted meanwhile is left alone (the FW asks again)."""
+        slot = group.csg_slot
+        if slot is None or not group.can_run or group.destroyed:
+            return
+        csg = self.csg(slot)
+        cs = csg.streams[cs_index]
+        if not cs.req.pending(int(CsReq.TILER_OOM)):
+            return
+        out = cs.output
+        pool = self.heap_pools.get(group.vm.id)
+        try:
+            if pool is None:
+                raise InvalidArgument(f"{group.vm.name} has no tiler heap pool")
+            value = pool.handle_oom(out.read("heap_address"), out.read("heap_vt_start"),
+                                    out.read("heap_vt_end"), out.read("heap_frag_end"))
+        except MaliError as err:
+            group.fatal_queues |= 1 << cs_index
+            group.faults.append(f"tiler OOM on queue {cs_index} cannot be handled: {err.message}")
+            self.request_tick(f"group {group.handle} heap error")
+            return
+        cs.input.write("heap_start", value)
+        cs.input.write("heap_end", value)
+        cs.req.update(cs.req.ack, int(CsReq.TILER_OOM))
+        csg.toggle_cs_doorbells(1 << cs_index)
+        glb = self.fw.glb
+        if glb is not None:
+            glb.ring_csg_doorbells(1 << slot)
+
+    # -- reset hooks and life cycle ---------------------------------------------------------------------
+
+    def after_reset(self) -> None:
+        """After a GPU reset: every slot is free; runnable groups are picked at an immediate tick (§5.6)."""
+        self.slots = [None] * len(self.slots)
+        for group in self.groups.values():
+            group.csg_slot = None
+            for q in group.queues:
+                q.doorbell = None
+        self._ooms.clear()
+        if not self.recovery.device_lost:
+            self.request_tick("post-reset")
+
+    def close(self) -> None:
+        """Destroy every group (terminating the resident ones) and detach from the JOB interrupt."""
+        if self._closed:
+            return
+        for group in list(self.groups.values()):
+            try:
+                self.destroy_group(group)
+            except MaliError as err:
+                log.warning("close: group %d: %s", group.handle, err.message)
+        self.fw.mcu.remove_listener(self.events.on_job_irq)
+        self._closed = True
+
+    def to_dict(self) -> dict[str, Any]:
+        s = self.stats
+        return {"csg_slots": len(self.slots), "slots": [None if g is None else g.handle for g in self.slots],
+                "groups": len(self.groups), "ticks": s.ticks, "rotations": s.rotations, "starts": s.starts,
+                "resumes": s.resumes, "suspends": s.suspends, "terminates": s.terminates,
+                "jobs_submitted": s.jobs_submitted, "jobs_completed": s.jobs_completed,
+                "resets": [r.to_dict() for r in self.recovery.resets], "events": dict(self.events.counts)}
