@@ -15,7 +15,8 @@ OPCODE_MAP = {
     0x00: "NOP", 0x01: "MOVE48", 0x02: "MOVE32", 0x03: "WAIT", 0x04: "RUN_COMPUTE", 0x05: "RUN_TILING",
     0x06: "RUN_IDVS", 0x07: "RUN_FRAGMENT", 0x08: "RUN_FULLSCREEN", 0x09: "FINISH_TILING",
     0x0B: "FINISH_FRAGMENT", 0x10: "ADD_IMMEDIATE32", 0x11: "ADD_IMMEDIATE64", 0x12: "UMIN32",
-    0x14: "LOAD_MULTIPLE", 0x15: "STORE_MULTIPLE", 0x16: "BRANCH", 0x17: "SET_SB_ENTRY", 0x18: "PROGRESS_WAIT",
+    0x14: "LOAD_MULTIPLE", 0x15: "STORE_MULTIPLE", 0x16: "BRANCH", 0x17: "SET_SB_ENTRY",
+    0x18: "PROGRESS_WAIT",
     0x19: "SET_EXCEPTION_HANDLER", 0x20: "CALL", 0x21: "JUMP", 0x22: "REQ_RESOURCE", 0x24: "FLUSH_CACHE2",
     0x25: "SYNC_ADD32", 0x26: "SYNC_SET32", 0x27: "SYNC_WAIT32", 0x28: "STORE_STATE", 0x29: "PROT_REGION",
     0x2A: "PROGRESS_STORE", 0x2B: "PROGRESS_LOAD", 0x2C: "RUN_COMPUTE_INDIRECT", 0x2F: "ERROR_BARRIER",
@@ -48,7 +49,8 @@ def test_mesa_move32_vector():
 
 @pytest.mark.parametrize("word,name,expected", [
     (0x025E0000_00000007, "MOVE32", {"dest": 94, "imm": 7}),
-    (0x24005E00_00000233, "FLUSH_CACHE2", {"l2": 3, "lsc": 3, "other": 2, "wait": 0, "flush_id": 94, "signal": 0}),
+    (0x24005E00_00000233, "FLUSH_CACHE2",
+     {"l2": 3, "lsc": 3, "other": 2, "wait": 0, "flush_id": 94, "signal": 0}),
     (0x015C1234_56789ABC, "MOVE48", {"dest": 92, "imm": 0x1234_56789ABC}),
     (0x03000000_00010000, "WAIT", {"mask": 1, "progress": 0}),
     (0x20005C5E_00000000, "CALL", {"addr": 92, "length": 94}),

@@ -234,6 +234,9 @@ class CsgSlot:
             elif state == CS_STATE_STOP and cs.running:
                 self._stop_cs(cs)
         self._set_cs_ack(cs, ack, inp.ack_irq_mask)
+        if cs.running and not starting:
+            # The host's answer to a FAULT/TILER_OOM arrives with this doorbell bit (§7.6 step 5, §9.6).
+            self.mcu.executor.run_queue(self.index, cs.index)
 
     def _set_cs_ack(self, cs: CsSlot, ack: int, ack_irq_mask: int) -> None:
         """Publish a CS ACK; a change in ``ack_irq_mask`` notifies the host through cs_irq_req (§7.1)."""
@@ -326,6 +329,7 @@ class CsgSlot:
             self.mcu.violation("no-suspend-buffer", msg, register=f"CSG{self.index}_SUSPEND_BUF")
             return
         self.mcu.write(inp.suspend_buf, self._record(was_running))
+        self._executor_hook("save_state", inp.suspend_buf)
 
     def _record(self, was_running: list[bool]) -> bytes:
         head = SuspendHeader(magic=SUSPEND_MAGIC, version=SUSPEND_VERSION, slot=self.index,
@@ -366,11 +370,19 @@ class CsgSlot:
                       rec.wait_sync_value, rec.scoreboards, rec.blocked_reason, rec.wait_sync_value_hi)
             for name, value in zip(_STATUS_FIELDS, values, strict=True):
                 setattr(cs.out, name, value)
+        self._executor_hook("restore_state", inp.suspend_buf)
+
+    def _executor_hook(self, name: str, *args: int) -> None:
+        """Call an optional executor hook (save_state/restore_state, see CsExecutor) with the slot."""
+        hook = getattr(self.mcu.executor, name, None)
+        if hook is not None:
+            hook(self.index, *args)
 
     def _terminate(self, inp: CsgInput, snap: bytes) -> None:
         for cs in self.streams:
             if cs.running:
                 self._stop_cs(cs)
+            self._executor_hook("on_cs_terminate", cs.index)
             cs.clear()
             self._set_cs_ack(cs, cs.out.ack & ~CS_STATE_MASK, self._cs_input(snap, cs).ack_irq_mask)
             self._write_cs(cs)

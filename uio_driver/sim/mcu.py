@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from ..errors import FirmwareFormatError, InvalidArgument
 from .clock import Event
+from .cs_exec import CsExec
 from .csf_iface import (
     CSG_CONTROL_OFFSET,
     HALT_STATUS_OK,
@@ -105,11 +106,16 @@ _STATUS_OF = {McuState.DISABLED: MCU_STATUS_DISABLED, McuState.BOOTING: MCU_STAT
 
 
 class CsExecutor(Protocol):
-    """What runs command streams (the ring executor of the next model; :class:`IdleExecutor` now).
+    """What runs command streams (default :class:`~uio_driver.sim.cs_exec.CsExec`; :class:`IdleExecutor`
+    runs nothing).
 
     ``on_cs_start``/``on_cs_stop`` are called when a CS's STATE is applied; ``on_user_doorbell`` for a
-    doorbell n >= 1 while the MCU runs; ``run_queue`` is the entry point the executor uses to run a
-    started CS; ``is_busy`` tells the GLB idle timer and CSG status whether a CS has work.
+    doorbell n >= 1 while the MCU runs; ``run_queue`` after the CSG doorbell bit of a started CS was
+    processed (the host's FAULT/TILER_OOM answers arrive that way); ``is_busy`` tells the GLB idle timer
+    and CSG status whether a CS has work. Optional hooks, called when present:
+    ``save_state(csg, suspend_buf)`` after the CSG suspend record is written,
+    ``restore_state(csg, suspend_buf)`` when RESUME has read it, ``on_cs_terminate(csg, cs)`` on
+    TERMINATE, ``reset()`` when the MCU stops (reset, disable).
     """
 
     def on_cs_start(self, csg: int, cs: int) -> None: ...
@@ -175,7 +181,7 @@ class SimMcu:
         self.iface: InterfaceMap | None = None
         self.glb = GlbInterface(self)
         self.csg: list[CsgSlot] = []
-        self.executor: CsExecutor = IdleExecutor()
+        self.executor: CsExecutor = CsExec(self)
         self.watch = ProtocolWatch(self)
         self.boots: list[BootRecord] = []
         self.crashes: list[tuple[int, str]] = []
@@ -530,3 +536,6 @@ class SimMcu:
             slot.stop_streams()
         if not keep_slots:
             self.csg = []
+            reset = getattr(self.executor, "reset", None)
+            if reset is not None:
+                reset()

@@ -54,7 +54,21 @@ class McuConfig:
             end, tiler, one memory system, four shader cores — and one firmware block].
         suspend_size: per-CSG ``suspend_size`` [model choice: a non-zero page multiple].
         protm_suspend_size: per-CSG ``protm_suspend_size`` [model choice: a non-zero page multiple].
-        cs_features: per-CS ``features``, the same for every CS (secondary, see G610_CS_FEATURES).
+        cs_features: per-CS ``features``, the same for every CS (secondary, see G610_CS_FEATURES); the
+            command-stream executor sizes each stream from it (registers 7:0 + 1, scoreboards 15:8).
+        cs_wake_latency_ns: from a user doorbell, START/RESUME or a wake-up to the stream running.
+        run_latency_ns: RUN_*/FINISH_TILING completion latency (no shading is simulated).
+        flush_latency_ns: FLUSH_CACHE2 completion latency when the flush is not skipped.
+        sync_latency_ns: SYNC_ADD/SET, STORE_STATE, HEAP_OPERATION, FINISH_FRAGMENT, TRACE_POINT
+            latency (0 = they complete inside the instruction that issues them).
+        cs_instr_ns: virtual time one instruction takes when a stream runs longer than one batch.
+        sync_poll_ns: period at which SYNC_WAITs are re-evaluated while a stream is blocked in one (the
+            host CPU may change sync objects without any doorbell; 0 = only on sync writes/doorbells).
+        cs_batch_instructions: instructions one run executes before yielding virtual time.
+        call_stack_depth: CALL nesting limit (unverified on hardware, cs-isa §1.1) [model choice].
+        tiler_chunk_demand: heap chunks each tiling pass needs (0 = tiling never runs out of memory,
+            see :mod:`~uio_driver.sim.heap`).
+        heap_initial_chunks: chunks userspace gave each heap at creation (the model cannot see them).
     """
 
     boot_latency_ns: int = 50_000
@@ -66,6 +80,16 @@ class McuConfig:
     suspend_size: int = 0x4000
     protm_suspend_size: int = 0x1000
     cs_features: int = G610_CS_FEATURES
+    cs_wake_latency_ns: int = 1_000
+    run_latency_ns: int = 10_000
+    flush_latency_ns: int = 2_000
+    sync_latency_ns: int = 0
+    cs_instr_ns: int = 2
+    sync_poll_ns: int = 1_000_000
+    cs_batch_instructions: int = 256
+    call_stack_depth: int = 8
+    tiler_chunk_demand: int = 0
+    heap_initial_chunks: int = 1
 
     def validate(self) -> None:
         """Raises InvalidArgument naming the first bad field."""
@@ -80,6 +104,9 @@ class McuConfig:
             if value == 0 or value % PAGE_SIZE:
                 raise InvalidArgument(f"McuConfig.{name} must be a non-zero multiple of {PAGE_SIZE:#x} "
                                       f"(§9.1), got {value:#x}")
+        for name in ("cs_batch_instructions", "call_stack_depth"):
+            if not 1 <= getattr(self, name) <= 0xFFFF:
+                raise InvalidArgument(f"McuConfig.{name} must be in [1, 0xffff], got {getattr(self, name)}")
         need = suspend_record_size(MAX_STREAMS)
         if self.suspend_size < need:
             raise InvalidArgument(f"McuConfig.suspend_size {self.suspend_size:#x} cannot hold a suspend "
@@ -105,6 +132,12 @@ class McuFaults:
         corrupt_interface: publish a corrupt interface at boot, one of :data:`INTERFACE_CORRUPTIONS`.
         bad_csg_ack_state: CSG slots whose STATE acknowledgements read back as 7 (an unknown state,
             §7.5: the driver must treat the slot as unusable).
+        run_never_completes: RUN_* instructions issued from now never complete (their scoreboard entry
+            stays busy: a job that never finishes, for job-timeout tests).
+        instruction_fault_at: N > 0: the N-th command-stream instruction executed from now (all streams)
+            raises ``instruction_fault_type`` instead of executing; the hook then disarms (0).
+        instruction_fault_type: exception type of that fault (default 0x51 INSTR_INVALID_ENC).
+        instruction_fault_fatal: report it as CS_FATAL (e.g. type 0x41 CS_UNRECOVERABLE) not CS_FAULT.
     """
 
     never_boots: bool = False
@@ -116,17 +149,24 @@ class McuFaults:
     crash_halt_status: int = HALT_STATUS_PANIC
     corrupt_interface: str | None = None
     bad_csg_ack_state: int = 0
+    run_never_completes: bool = False
+    instruction_fault_at: int = 0
+    instruction_fault_type: int = 0x51
+    instruction_fault_fatal: bool = False
 
     def validate(self) -> None:
         """Raises InvalidArgument naming the first bad hook."""
-        for name in ("never_boots", "slow_boot"):
+        for name in ("never_boots", "slow_boot", "run_never_completes", "instruction_fault_fatal"):
             if not isinstance(getattr(self, name), bool):
                 raise InvalidArgument(f"McuFaults.{name} must be a bool, got {getattr(self, name)!r}")
         for name in ("never_ack_glb", "never_ack_csg", "never_ack_csg_slots", "crash_on_glb",
-                     "crash_halt_status", "bad_csg_ack_state"):
+                     "crash_halt_status", "bad_csg_ack_state", "instruction_fault_at"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _U32:
                 raise InvalidArgument(f"McuFaults.{name} must be a 32-bit mask/value, got {value!r}")
+        if isinstance(self.instruction_fault_type, bool) or self.instruction_fault_type not in range(256):
+            raise InvalidArgument(f"McuFaults.instruction_fault_type must be an 8-bit exception type, got "
+                                  f"{self.instruction_fault_type!r}")
         if self.corrupt_interface is not None and self.corrupt_interface not in INTERFACE_CORRUPTIONS:
             raise InvalidArgument(f"McuFaults.corrupt_interface {self.corrupt_interface!r} is not one of "
                                   f"{sorted(INTERFACE_CORRUPTIONS)}")

@@ -1,0 +1,681 @@
+"""The simulated firmware's command-stream executor: runs the rings of started CS slots.
+
+Facts: ``csf-firmware-and-interfaces.md`` §6 (CS blocks, REQ/ACK bits, status/wait/blocked reason,
+exception types), §6.7 (ring and user I/O pages), §7.3-§7.7 (how the firmware answers, event order,
+tiler OOM), §9.4-§9.6 (simulated MCU checklist); ``cs-isa-and-uapi.md`` §1 (instruction set,
+:mod:`.csf`/:mod:`.cs_decode`), §2 (rings, the per-job sequence, completion), §5 (scheduling) and §6
+(tiler heap, :mod:`.heap`). :class:`CsExec` implements the :class:`~uio_driver.sim.mcu.CsExecutor`
+hooks of :class:`~uio_driver.sim.mcu.SimMcu`.
+
+Running a stream:
+
+* it runs after START/RESUME and whenever a doorbell n >= 1 equal to CS_CONFIG bits 15:8 is rung
+  (``insert`` is re-read from the user input page then — only then, like the firmware, §7.3);
+* instructions are fetched from ``ringbuf_base + (extract mod size)`` through the group's AS (CSG
+  ``config``) while ``extract < insert``, one ``gpu_read`` per batch (at most one page), so MMU
+  faults and stale TLBs are real; the user I/O pages are read/written through AS0;
+* each run executes up to ``McuConfig.cs_batch_instructions`` instructions in one virtual instant,
+  then continues ``cs_instr_ns`` per instruction later (so an endless loop cannot hang the host);
+* at the end of each run ``output.extract`` (u64) and ``output.active`` bit 0 are published and the
+  status fields of the CS output block (cmd_ptr, wait, scoreboards, blocked reason, req_resource)
+  are updated in the firmware's copy, which CSG STATUS_UPDATE and SUSPEND publish (§7.5).
+
+Events (§7.3, §9.4, §9.6), always ACK/output first, then the interrupt:
+
+* SYNC_UPDATE (CSG ACK bit 28, JOB IRQ bit g) after every sync-object write;
+* CSG IDLE (bit 29, ``status_state`` bit 0) when the last busy started CS of a group becomes idle
+  (IDLE_EMPTY: ring empty and no op in flight; IDLE_SYNC_WAIT: blocked in SYNC_WAIT);
+* PROGRESS_TIMER_EVENT (bit 31) when a started, non-idle CS retires nothing and completes no op for
+  GLB ``progress_timer`` x 1024 GPU cycles (once per stall);
+* CS_FAULT (CS ACK bit 31): ``fault`` = type | data << 8, ``fault_info`` = VA; the stream is in the
+  error state and stalls until the host copied the bit into REQ **and** toggled the CS's CSG
+  doorbell bit (plus doorbell 0). A fetch fault inside a CALLed stream abandons that stream (the
+  caller continues); at ring level the fetch is retried **[model choice]**;
+* CS_FATAL (bit 30): the stream never runs again until its group is terminated;
+* TILER_OOM (bit 26): see :mod:`.heap`; on the host's answer ``heap_start`` 0 means "no memory": the
+  stream calls its tiler-OOM exception handler if one is installed, else waits for fragment work to
+  return chunks, else gets a CS_FAULT CS_RESOURCE_TERMINATED and skips the pass **[model choice]**.
+
+Strict mode (``SimProtocolError``; non-strict: recorded in ``sim.violations``): a doorbell rung
+while no CS listening to it has a new INSERT (``doorbell-no-insert``), INSERT moving backwards
+(``ring-insert-backwards``), INSERT more than a ring ahead of EXTRACT (``ring-overflow``), INSERT not
+a multiple of 8 (``ring-insert``), execution with the L2 off (``l2-off``, then retried every 1 ms).
+
+SUSPEND saves each stream's complete state (registers, call stack, extract/insert, scoreboards, ops
+in flight with their remaining latency, error/fault state) after the CSG suspend record
+(:func:`~.csf.pack_stream`); RESUME restores it exactly, on whichever slot the group comes back.
+
+Fault hooks (``sim.mcu.faults``): ``run_never_completes`` (RUN_* never signal their entry — for job
+timeouts), ``instruction_fault_at`` N (the N-th instruction executed from now raises CS_FAULT
+``instruction_fault_type``, or CS_FATAL with ``instruction_fault_fatal`` — e.g. 0x41), and
+:meth:`CsExec.inject_fatal`; an MMU fault mid-stream is ``sim.mmu.inject_fault`` or an unmapped VA.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING
+
+from ..errors import BadAddress, InvalidArgument
+from . import cs_decode as isa
+from .clock import NS_PER_S
+from .cs_state import (
+    GROUP_HEADER_SIZE,
+    STALL_FAULT,
+    STALL_OOM,
+    CsException,
+    StreamState,
+    TilerOom,
+    group_record_size,
+    pack_group,
+    unpack_group,
+)
+from .csf import CsInterpreter, _mmu_exception
+from .csf_iface import (
+    CS_CONFIG_DOORBELL_SHIFT,
+    CS_FATAL,
+    CS_FAULT,
+    CS_IDLE_EMPTY,
+    CS_IDLE_RESOURCE_REQ,
+    CS_IDLE_SYNC_WAIT,
+    CS_TILER_OOM,
+    CSG_IDLE,
+    CSG_PROGRESS_TIMER_EVENT,
+    CSG_STATUS_STATE_IDLE,
+    CSG_SYNC_UPDATE,
+    USER_OUTPUT_EXTRACT,
+    suspend_record_size,
+)
+from .mcu_config import McuCrash
+from .walker import SimGpuFault
+
+if TYPE_CHECKING:
+    from .csg import CsgSlot
+    from .mcu import SimMcu
+
+_U64 = struct.Struct("<Q").unpack_from
+_IO_OUT = struct.Struct("<QI")
+#: Most bytes one ring/stream fetch reads (64 instructions); never more than to the end of the page.
+FETCH_MAX = 0x200
+#: Retry period of a stream that could not run because the L2 was off (non-strict mode).
+L2_RETRY_NS = 1_000_000
+_PAGE = 0x1000
+
+
+class CsExec(CsInterpreter):
+    """The default :class:`~uio_driver.sim.mcu.CsExecutor` of :class:`~uio_driver.sim.mcu.SimMcu`.
+
+    Attributes:
+        streams: per started-or-stopped CS slot ``(g, s)``, its :class:`~.csf.StreamState`.
+        events: every fault/fatal/OOM raised, as ``(time_ns, kind, g, s, exception_type, info)``.
+        instructions: instructions executed so far (all streams). fetches: ring/stream fetches.
+    """
+
+    def __init__(self, mcu: SimMcu) -> None:
+        super().__init__(mcu)
+        self.streams: dict[tuple[int, int], StreamState] = {}
+        self.events: list[tuple[int, str, int, int, int, int]] = []
+        self.instructions = 0
+        self.fetches = 0
+        self._restored: dict[tuple[int, int], StreamState] = {}
+        self._active: StreamState | None = None
+        self._group_events: dict[int, int] = {}
+        self._poll_event: object | None = None
+
+    # -- public helpers ------------------------------------------------------------------------------
+
+    def state(self, g: int, s: int) -> StreamState | None:
+        """The executor state of CS ``s`` of CSG slot ``g`` (None if it never started)."""
+        return self.streams.get((g, s))
+
+    def inject_fatal(self, g: int, s: int, exception_type: int = isa.EXC_CS_UNRECOVERABLE,
+                     info: int = 0) -> None:
+        """Fault hook: raise CS_FATAL ``exception_type`` (default 0x41 CS_UNRECOVERABLE) on a started CS.
+
+        Raises:
+            InvalidArgument: no started CS ``(g, s)`` or a type outside 8 bits (nothing changes).
+        """
+        st = self.streams.get((g, s))
+        if st is None or not st.running:
+            raise InvalidArgument(f"sim: CS{g}.{s} is not started: nothing to make fatal")
+        if isinstance(exception_type, bool) or exception_type not in range(256):
+            raise InvalidArgument(f"sim: exception type {exception_type!r} does not fit 8 bits")
+        self.mcu.run_guarded(lambda: self._deliver(st, CsException(exception_type, info, fatal=True,
+                                                                   reason="injected by inject_fatal")))
+
+    # -- CsExecutor hooks ------------------------------------------------------------------------------
+
+    def on_cs_start(self, csg: int, cs: int) -> None:
+        """CS STATE START applied (group START/RESUME or CS doorbell): set the stream up and run it."""
+        slot = self.mcu.csg[csg]
+        cs_slot = slot.streams[cs]
+        old = self.streams.get((csg, cs))
+        st = self._restored.pop((csg, cs), None)
+        fresh = st is None
+        if st is None:
+            st = self._new_state(csg, cs)
+            st.fatal = old is not None and old.fatal  # FATAL sticks until the group is terminated (§9.6)
+        st.g, st.s, st.cs_slot = csg, cs, cs_slot
+        self.streams[(csg, cs)] = st
+        st.run_cb = partial(self._run_guarded, st)
+        st.running = True
+        st.last_progress_ns = self.sim.clock.now_ns()
+        try:
+            self._configure(st, slot, fresh)
+        except CsException as exc:
+            self._deliver(st, exc)
+            return
+        self._restart_ops(st)
+        self._mark_busy(st)
+        self._kick(st)
+
+    def on_cs_stop(self, csg: int, cs: int) -> None:
+        """CS STOP, group SUSPEND/TERMINATE or MCU stop: freeze the stream (no memory is touched)."""
+        st = self.streams.get((csg, cs))
+        if st is None or not st.running:
+            return
+        st.running = False
+        now = self.sim.clock.now_ns()
+        for event in (st.run_event, st.progress_event):
+            if event is not None:
+                event.cancel()
+        st.run_event = st.progress_event = None
+        for op in st.ops:
+            if op.event is not None:
+                op.event.cancel()
+                op.event = None
+                op.latency = max(0, (op.due or now) - now)  # resumes with what is left of its latency
+        self._update_status(st)
+
+    def on_cs_terminate(self, csg: int, cs: int) -> None:
+        """Group TERMINATE: forget the stream entirely (a FATAL stream may start afresh)."""
+        self.on_cs_stop(csg, cs)
+        self.streams.pop((csg, cs), None)
+        self._restored.pop((csg, cs), None)
+
+    def reset(self) -> None:
+        """The MCU stopped (GPU reset, power off, disable): forget every stream."""
+        for g, s in list(self.streams):
+            self.on_cs_stop(g, s)
+        self.streams.clear()
+        self._restored.clear()
+        if self._poll_event is not None:
+            self._poll_event.cancel()  # type: ignore[attr-defined]
+        self._poll_event = None
+
+    def on_user_doorbell(self, doorbell: int) -> None:
+        """Doorbell n >= 1: re-read INSERT of every started CS configured with it and run them (§7.3)."""
+        self.mcu.run_guarded(lambda: self._user_doorbell(doorbell))
+
+    def run_queue(self, csg: int, cs: int) -> None:
+        """The CS's CSG doorbell bit was processed: take the host's FAULT/TILER_OOM answers, run it."""
+        st = self.streams.get((csg, cs))
+        if st is None or not st.running or st.cs_slot is None or st.cs_slot.latched is None:
+            return
+        inp, ack = st.cs_slot.latched, st.cs_slot.out.ack
+        if st.stall & STALL_FAULT and not (inp.req ^ ack) & CS_FAULT:
+            st.stall &= ~STALL_FAULT
+            if st.fetch_fault and st.frames:
+                st.frames.pop()  # the called stream could not be fetched: its caller continues
+            st.fetch_fault = False
+        if st.stall & STALL_OOM and not (inp.req ^ ack) & CS_TILER_OOM:
+            st.stall &= ~STALL_OOM
+            try:
+                self._oom_answer(st, inp.heap_start)
+            except CsException as exc:
+                self._deliver(st, exc)
+        self._kick(st)
+
+    def is_busy(self, csg: int, cs: int) -> bool:
+        """A started CS with work, in flight ops, or a condition its IDLE_* bits do not call idle."""
+        st = self.streams.get((csg, cs))
+        return st is not None and st.running and not st.idle
+
+    def save_state(self, csg: int, buf_va: int) -> None:
+        """CSG SUSPEND: publish each stream's output page, append the executor state to ``suspend_buf``."""
+        slot = self.mcu.csg[csg]
+        states = [self.streams.get((csg, cs.index)) for cs in slot.streams]
+        for st in states:
+            if st is not None:
+                self._publish(st, active=0)
+        data = pack_group(states)
+        offset = _exec_offset(len(slot.streams))
+        limit = self.config.suspend_size
+        if offset + len(data) > limit:
+            raise McuCrash(f"CSG{csg} suspend state needs {offset + len(data):#x} bytes, more than "
+                           f"McuConfig.suspend_size {limit:#x}")
+        self.mcu.write(buf_va + offset, data)
+
+    def restore_state(self, csg: int, buf_va: int) -> None:
+        """CSG RESUME: read the executor state back; each stream continues from it when it starts."""
+        slot = self.mcu.csg[csg]
+        va = buf_va + _exec_offset(len(slot.streams))
+        size = group_record_size(self.mcu.read(va, GROUP_HEADER_SIZE))
+        if size is None:
+            self.mcu.violation("bad-suspend-record", f"CSG{csg} RESUME: suspend_buf {buf_va:#x} holds no "
+                               "command-stream state (it was not written by a SUSPEND)",
+                               register=f"CSG{csg}_SUSPEND_BUF")
+            return
+        for s, st in enumerate(unpack_group(self.mcu.read(va, size), len(slot.streams))):
+            if st is not None:
+                self._restored[(csg, s)] = st
+
+    # -- set-up --------------------------------------------------------------------------------------------
+
+    def _new_state(self, g: int, s: int) -> StreamState:
+        features = self.config.cs_features
+        # CS_FEATURES: 7:0 WORK_REGISTERS = count - 1, 15:8 SCOREBOARDS (§6.1).
+        return StreamState(g, s, (features & 0xFF) + 1, min((features >> 8) & 0xFF, 16))
+
+    def _configure(self, st: StreamState, slot: CsgSlot, fresh: bool) -> None:
+        """Latch the ring and AS, read the user input page; a bad configuration is CS_FATAL 0x40."""
+        cs = st.cs_slot
+        inp = cs.latched if cs is not None else None
+        if inp is None or slot.latched is None:
+            raise CsException(isa.EXC_CS_CONFIG_FAULT, 0, fatal=True, reason="CS started without input block")
+        size, base = inp.ringbuf_size, inp.ringbuf_base
+        where = f"CS{st.g}.{st.s}"
+        if size < 8 or size & (size - 1) or base % 8:
+            raise CsException(isa.EXC_CS_CONFIG_FAULT, base, fatal=True,
+                              reason=f"{where} ring {base:#x}+{size:#x} is no power-of-two ring")
+        as_nr = slot.latched.config & 0xF
+        if as_nr == 0 or as_nr not in self.sim.mmu.spaces:
+            raise CsException(isa.EXC_CS_CONFIG_FAULT, as_nr, fatal=True,
+                              reason=f"CSG{st.g} config AS {as_nr} is not a present group address space")
+        if not inp.ringbuf_input or not inp.ringbuf_output:
+            raise CsException(isa.EXC_CS_CONFIG_FAULT, 0, fatal=True, reason=f"{where} has no user I/O pages")
+        st.ring_base, st.ring_mask, st.as_nr = base, size - 1, as_nr
+        st.doorbell = (inp.config >> CS_CONFIG_DOORBELL_SHIFT) & 0xFF
+        st.io_in, st.io_out = inp.ringbuf_input, inp.ringbuf_output
+        st.published = None
+        page = self.mcu.read(st.io_in, 16)  # insert @0, extract_init @8 (§6.7)
+        if fresh:
+            st.extract = st.insert = _U64(page, 8)[0]  # START begins at EXTRACT_INIT (§9.5)
+        self._take_insert(st, _U64(page, 0)[0])
+
+    def _restart_ops(self, st: StreamState) -> None:
+        """After RESUME: ops that were running continue with their remaining latency, others wait."""
+        busy = st.busy_mask()
+        for op in list(st.ops):
+            if op.started:
+                op.started = False
+                self._start_op(st, op)
+            elif not op.deps & busy:
+                self._start_op(st, op)
+
+    # -- doorbells and INSERT ---------------------------------------------------------------------------
+
+    def _user_doorbell(self, doorbell: int) -> None:
+        listening = [st for st in self.streams.values() if st.running and st.doorbell == doorbell]
+        if not listening:
+            self.sim.note(f"doorbell {doorbell} rung but no started CS listens to it")
+            return
+        changed = False
+        for st in listening:
+            if self._take_insert(st, _U64(self.mcu.read(st.io_in, 8), 0)[0]):
+                changed = True
+                self._mark_busy(st)
+            self._kick(st)
+        if not changed:
+            names = ", ".join(f"CS{st.g}.{st.s}" for st in listening)
+            self.mcu.violation("doorbell-no-insert", f"doorbell {doorbell} rung but the INSERT of {names} "
+                               "did not change: doorbell without INSERT update (panthor rings only after "
+                               "writing a job, §2.4)", register=f"DOORBELL{doorbell}")
+
+    def _take_insert(self, st: StreamState, insert: int) -> bool:
+        """Latch a new INSERT after the ring checks; True if it changed."""
+        name, size = f"CS{st.g}.{st.s}_INSERT", st.ring_mask + 1
+        if insert == st.insert:
+            return False
+        if insert % 8:
+            self.mcu.violation("ring-insert", f"{name} = {insert:#x} is not a multiple of 8 (instructions "
+                               "are 8 bytes, §6.7)", register=name, value=insert)
+        if insert < st.insert:
+            self.mcu.violation("ring-insert-backwards", f"{name} went backwards from {st.insert:#x} to "
+                               f"{insert:#x} (ring offsets only grow, §6.7)", register=name, value=insert)
+            return False
+        if insert - st.extract > size:
+            self.mcu.violation("ring-overflow", f"{name} = {insert:#x} is more than the ring size {size:#x} "
+                               f"ahead of EXTRACT {st.extract:#x}: ring overflow (§2.2)", register=name,
+                               value=insert)
+        st.insert = insert
+        return True
+
+    # -- running ------------------------------------------------------------------------------------------
+
+    def _kick(self, st: StreamState) -> None:
+        if st.running and st.run_event is None and self._active is not st and st.run_cb is not None:
+            st.run_event = self.sim.clock.schedule(self.config.cs_wake_latency_ns, st.run_cb, "CS run")
+
+    def _run_guarded(self, st: StreamState) -> None:
+        st.run_event = None
+        self.mcu.run_guarded(lambda: self._slice(st))
+
+    def _slice(self, st: StreamState) -> None:
+        if not st.running:
+            return
+        if st.fatal or st.stall or st.oom_wait:
+            self._settle(st, 0, False)
+            return
+        if not self.sim.require_l2_ready(f"CS{st.g}.{st.s} command execution"):
+            if st.run_cb is not None:
+                st.run_event = self.sim.clock.schedule(L2_RETRY_NS, st.run_cb, "CS run (L2 off)")
+            return
+        retired = st.retired
+        executed, more = self._execute(st, max(1, self.config.cs_batch_instructions))
+        if st.retired != retired:
+            st.last_progress_ns = self.sim.clock.now_ns()
+            st.progress_reported = False
+        self._settle(st, executed, more)
+
+    def _execute(self, st: StreamState, budget: int) -> tuple[int, bool]:
+        """Run up to ``budget`` instructions; returns (instructions attempted, more to run).
+
+        Two fetch buffers — one for the ring, one for the current called stream — so a job's CALL does
+        not cost a second fetch of its ring words.
+        """
+        handlers, faults, decode = self.handlers, self.faults, isa.decode
+        ring, ring_lo, ring_hi = st.ring_cache  # ring words for offsets [lo, hi), kept across runs
+        sub, sub_va, sub_end = b"", 0, 0
+        executed = word = 0
+        self._active = st
+        try:
+            while executed < budget:
+                if st.stall or st.fatal:
+                    return executed, False
+                frames = st.frames
+                if frames:
+                    frame = frames[-1]
+                    va, limit = frame
+                    if va + 8 > limit:
+                        frames.pop()  # the callee's byte count is exhausted: return (§1.4)
+                        sub_end = 0
+                        continue
+                    if va < sub_va or va + 8 > sub_end:
+                        sub = self._fetch(st, va, limit)
+                        sub_va, sub_end = va, va + len(sub)
+                    word = _U64(sub, va - sub_va)[0]
+                    frame[0] = va + 8
+                else:
+                    extract = st.extract
+                    if extract >= st.insert:
+                        return executed, False
+                    offset = extract & st.ring_mask
+                    va = st.ring_base + offset
+                    if extract < ring_lo or extract + 8 > ring_hi:
+                        ring = self._fetch(st, va, va + min(st.insert - extract, st.ring_mask + 1 - offset))
+                        ring_lo, ring_hi = extract, extract + len(ring)
+                        st.ring_cache = (ring, ring_lo, ring_hi)
+                    word = _U64(ring, extract - ring_lo)[0]
+                    st.extract = extract + 8
+                st.cur = va
+                st.block = 0
+                executed += 1
+                if faults.instruction_fault_at:
+                    self._fault_hook(st)
+                instr = decode(word)
+                if handlers[instr.opcode](st, word, instr.args):
+                    return executed, False
+                st.retired += 1
+        except CsException as exc:
+            self._deliver(st, exc)
+            return executed, False
+        except TilerOom as oom:
+            st.rewind()
+            self._raise_oom(st, oom)
+            return executed, False
+        except IndexError:
+            self._deliver(st, CsException(isa.EXC_CS_INVALID_INSTRUCTION, st.cur, fatal=True, data=word >> 56,
+                                          reason="register index beyond the register file"))
+            return executed, False
+        finally:
+            self._active = None
+            self.instructions += executed
+        return executed, True
+
+    def _fault_hook(self, st: StreamState) -> None:
+        faults = self.faults
+        faults.instruction_fault_at -= 1
+        if faults.instruction_fault_at == 0:
+            raise CsException(faults.instruction_fault_type, st.cur, fatal=faults.instruction_fault_fatal,
+                              reason="fault hook instruction_fault_at")
+
+    def _fetch(self, st: StreamState, va: int, limit: int) -> bytes:
+        """Read instructions at ``va`` (up to ``limit``, one page, FETCH_MAX) through the group's AS."""
+        pending = st.pending_fetch
+        if pending is not None and va <= pending.info < va + 8:
+            st.pending_fetch = None
+            raise pending
+        size = min(limit - va, FETCH_MAX, _PAGE - (va & (_PAGE - 1)))
+        size -= size % 8
+        self.fetches += 1
+        try:
+            return self.sim.mmu.gpu_read(st.as_nr, va, size)
+        except SimGpuFault as fault:
+            exc = _mmu_exception(fault)
+            exc.fetch = True
+            ahead = (fault.va - va) & ~7
+            if ahead <= 0:
+                raise exc from None
+            st.pending_fetch = exc  # the instructions before the fault still run first
+            return self.sim.mmu.gpu_read(st.as_nr, va, ahead)
+        except (BadAddress, InvalidArgument) as err:
+            raise CsException(isa.EXC_ADDR_RANGE_FAULT, va, reason=str(err), fetch=True) from None
+
+    def _settle(self, st: StreamState, executed: int, more: bool) -> None:
+        """End of a run: continue later if needed, publish extract/active and status, idle, timers."""
+        if executed:
+            self.mcu.note_activity()
+        if more and st.running and st.run_event is None and st.run_cb is not None:
+            delay = executed * self.config.cs_instr_ns
+            st.run_event = self.sim.clock.schedule(delay, st.run_cb, "CS run (continued)")
+        self._update_idle(st)
+        self._publish(st)
+        self._update_status(st)
+        self._flush_group_events()
+        self._arm_progress(st)
+        if st.block == isa.BLOCKED_SYNC_WAIT:
+            self._arm_sync_poll()
+
+    # -- publishing -----------------------------------------------------------------------------------------
+
+    def _publish(self, st: StreamState, active: int | None = None) -> None:
+        """Write ``output.extract`` and ``output.active`` through AS0 when they changed (§6.7)."""
+        if active is None:
+            active = 0 if st.idle or not st.running else 1
+        if st.cs_slot is not None:
+            st.cs_slot.extract = st.extract
+        now = (st.extract, active)
+        if now != st.published and st.io_out:
+            self.mcu.write(st.io_out + USER_OUTPUT_EXTRACT, _IO_OUT.pack(*now))
+            st.published = now
+
+    def _update_status(self, st: StreamState) -> None:
+        """The CS output status fields as of now (published by STATUS_UPDATE/SUSPEND, §6.3, §6.5)."""
+        if st.cs_slot is None:
+            return
+        out = st.cs_slot.out
+        out.status_cmd_ptr = st.cmd_ptr()
+        out.status_scoreboards = st.busy_mask()
+        out.status_req_resource = st.req_resource
+        reason = isa.BLOCKED_RESOURCE if st.oom_wait else st.block
+        out.status_blocked_reason = reason
+        wait = ptr = value = 0
+        if reason == isa.BLOCKED_SYNC_WAIT:
+            wait = isa.STATUS_WAIT_SYNC | st.wait_cond << isa.STATUS_WAIT_COND_SHIFT
+            wait |= isa.STATUS_WAIT_SYNC_64B if st.wait_64 else 0
+            ptr, value = st.wait_ptr, st.wait_ref
+        elif reason == isa.BLOCKED_SB_WAIT:
+            wait = st.wait_mask | isa.STATUS_WAIT_SB_SOURCE_WAIT
+        elif reason == isa.BLOCKED_PROGRESS_WAIT:
+            wait = isa.STATUS_WAIT_PROGRESS
+        out.status_wait = wait
+        out.status_wait_sync_ptr = ptr
+        out.status_wait_sync_value = value & 0xFFFFFFFF
+        out.status_wait_sync_value_hi = value >> 32
+
+    # -- idle and progress ---------------------------------------------------------------------------------
+
+    def _is_idle(self, st: StreamState) -> bool:
+        """Idle per the CS's IDLE_* bits (§6.4, §9.5); a FATAL or stopped stream does nothing."""
+        if not st.running or st.fatal:
+            return True
+        if st.stall or st.ops:
+            return False
+        ack = st.cs_slot.out.ack if st.cs_slot is not None else 0
+        if st.block == isa.BLOCKED_SYNC_WAIT:
+            return bool(ack & CS_IDLE_SYNC_WAIT)
+        if st.oom_wait or st.block:
+            return st.oom_wait and bool(ack & CS_IDLE_RESOURCE_REQ)
+        if st.frames or st.extract < st.insert:
+            return False
+        return bool(ack & CS_IDLE_EMPTY)
+
+    def _mark_busy(self, st: StreamState) -> None:
+        """New work arrived: the stream (and its group) is busy until a run finds it idle again."""
+        if st.idle and st.extract < st.insert and not st.fatal:
+            st.idle = False
+            self.mcu.csg[st.g].out.status_state &= ~CSG_STATUS_STATE_IDLE
+
+    def _update_idle(self, st: StreamState) -> None:
+        idle = self._is_idle(st)
+        if idle == st.idle:
+            return
+        st.idle = idle
+        slot = self.mcu.csg[st.g]
+        if not idle:
+            slot.out.status_state &= ~CSG_STATUS_STATE_IDLE
+            return
+        group = [self.streams.get((st.g, cs.index)) for cs in slot.streams]
+        if all(other is None or not other.running or other.idle for other in group):
+            slot.out.status_state |= CSG_STATUS_STATE_IDLE
+            # every started CS of the group is idle (§9.4): raised with the run's other events
+            self._group_events[st.g] = self._group_events.get(st.g, 0) | CSG_IDLE
+
+    def _progress_timeout_ns(self) -> int:
+        """GLB progress_timer x 1024 GPU cycles in virtual ns (§4.2, §7.8); 0 = disabled."""
+        cycles = self.mcu.glb.progress_timer * 1024
+        return -(-cycles * NS_PER_S // self.sim.config.gpu_clock_hz) if cycles else 0
+
+    def _arm_progress(self, st: StreamState) -> None:
+        timeout = self._progress_timeout_ns()
+        if (not timeout or st.idle or st.stall or st.fatal or not st.running or st.progress_reported
+                or st.progress_event is not None):
+            return
+        due = max(self.sim.clock.now_ns(), st.last_progress_ns + timeout)
+        st.progress_event = self.sim.clock.schedule_at(due, lambda: self._guard(self._progress_check, st),
+                                                       "CS progress timer")
+
+    def _progress_check(self, st: StreamState) -> None:
+        st.progress_event = None
+        timeout = self._progress_timeout_ns()
+        if not timeout or st.idle or st.stall or st.fatal or not st.running or st.progress_reported:
+            return
+        if self.sim.clock.now_ns() - st.last_progress_ns < timeout:
+            self._arm_progress(st)
+            return
+        st.progress_reported = True
+        self.events.append((self.sim.clock.now_ns(), "progress-timer", st.g, st.s, 0, st.cmd_ptr()))
+        self.mcu.csg[st.g].signal_event(CSG_PROGRESS_TIMER_EVENT)
+
+    def _guard(self, what: Callable[[StreamState], None], st: StreamState) -> None:
+        self.mcu.run_guarded(lambda: what(st))
+
+    # -- wake-ups -------------------------------------------------------------------------------------------
+
+    def _arm_sync_poll(self) -> None:
+        period = self.config.sync_poll_ns
+        if self._poll_event is None and period:
+            self._poll_event = self.sim.clock.schedule(period, self._sync_poll, "CS sync-wait poll")
+
+    def _sync_poll(self) -> None:
+        """Sync objects may change behind the firmware's back (the host CPU): look again (§5.2)."""
+        self._poll_event = None
+        for st in self.streams.values():
+            if st.running and st.block == isa.BLOCKED_SYNC_WAIT:
+                self._kick(st)
+
+    def _sync_updated(self, st: StreamState) -> None:
+        # §9.4: SYNC_UPDATE after any sync-object write of the group; writes made during a run are
+        # reported once at its end (same virtual instant), so a batch of jobs raises one event.
+        self._group_events[st.g] = self._group_events.get(st.g, 0) | CSG_SYNC_UPDATE
+        if self._active is None:
+            self._flush_group_events()
+        for other in self.streams.values():
+            if other.running and other.block == isa.BLOCKED_SYNC_WAIT:
+                self._kick(other)
+
+    def _flush_group_events(self) -> None:
+        """Raise the CSG events collected during a run: one ACK update and interrupt per group."""
+        while self._group_events:
+            g, bits = self._group_events.popitem()
+            if g < len(self.mcu.csg):
+                self.mcu.csg[g].signal_event(bits)
+
+    def _progress_changed(self, st: StreamState) -> None:
+        for other in self.streams.values():
+            if other.running and other.g == st.g and other.block == isa.BLOCKED_PROGRESS_WAIT:
+                self._kick(other)
+
+    def _heap_released(self) -> None:
+        for other in self.streams.values():
+            if other.oom_wait:
+                other.oom_wait = False
+                self._kick(other)
+
+    def stream_progress(self, g: int, queue: int) -> int:
+        st = self.streams.get((g, queue))
+        return st.progress if st is not None else 0
+
+    # -- faults, fatal errors, tiler OOM --------------------------------------------------------------------
+
+    def _deliver(self, st: StreamState, exc: CsException) -> None:
+        """Report CS_FAULT or CS_FATAL (§9.6): output fields, ACK bit, cs_irq_req, JOB IRQ bit g."""
+        cs, slot = st.cs_slot, self.mcu.csg[st.g]
+        now = self.sim.clock.now_ns()
+        if cs is None:
+            return
+        if exc.fatal:
+            st.fatal = True
+            for op in st.ops:
+                if op.event is not None:
+                    op.event.cancel()  # the stream is dead: nothing it issued completes
+                    op.event = None
+            cs.out.fatal, cs.out.fatal_info = exc.exception_type | exc.data << 8, exc.info
+            kind, bit = "fatal", CS_FATAL
+        else:
+            st.error = True  # error state until ERROR_BARRIER (§1.7)
+            if st.stall & STALL_FAULT:
+                self.sim.note(f"CS{st.g}.{st.s}: fault {exc.exception_type:#x} at {exc.info:#x} while an "
+                              "earlier fault is unacknowledged: not reported")
+                return
+            st.stall |= STALL_FAULT
+            st.fetch_fault = exc.fetch and bool(st.frames)
+            cs.out.fault, cs.out.fault_info = exc.exception_type | exc.data << 8, exc.info
+            kind, bit = "fault", CS_FAULT
+        self.events.append((now, kind, st.g, st.s, exc.exception_type, exc.info))
+        self.sim.note(f"CS{st.g}.{st.s} {kind} {exc.exception_type:#04x} at {exc.info:#x}: {exc.reason}")
+        self._settle(st, 0, False)
+        slot.signal_cs_event(st.s, bit)
+
+    def _raise_oom(self, st: StreamState, oom: TilerOom) -> None:
+        """TILER_OOM (§7.7): heap_address and the pass counters, ACK bit 26, IRQ; the pass waits."""
+        cs = st.cs_slot
+        if cs is None:
+            return
+        st.stall |= STALL_OOM
+        st.oom_ctx = oom.ctx_va
+        out = cs.out
+        out.heap_address = oom.ctx_va
+        ctx = oom.ctx
+        out.heap_vt_start, out.heap_vt_end, out.heap_frag_end = ctx.vt_start, ctx.vt_end, ctx.frag_end
+        self.events.append((self.sim.clock.now_ns(), "tiler-oom", st.g, st.s, 0, oom.ctx_va))
+        self._settle(st, 0, False)
+        self.mcu.csg[st.g].signal_cs_event(st.s, CS_TILER_OOM)
+
+
+def _exec_offset(stream_num: int) -> int:
+    """Where the executor state starts in ``suspend_buf``: after the CSG suspend record, 64-byte aligned."""
+    return -(-suspend_record_size(stream_num) // 64) * 64
