@@ -38,8 +38,6 @@ Handler = Callable[["Device", Any], None]
 #: Default bound of a syncobj wait on a simulated GPU (virtual seconds): longer than a job timeout
 #: (5 s) plus a reset, so a wait never ends early for a job that will still complete.
 SIM_MAX_WAIT_S = 30.0
-#: Interval of the wait loop: the virtual clock skips straight to the next event.
-WAIT_POLL_INTERVAL_S = 10e-6
 
 
 def _handlers() -> tuple[dict[int, Handler], list[Callable[[Device], None]]]:
@@ -138,8 +136,10 @@ class Device:
     @property
     def gone(self) -> bool:
         """The device can no longer be used (every call answers ENODEV)."""
-        if self._gone is None and getattr(self.core, "lost", False):
-            self._gone = "the GPU was lost (reset failed)"
+        if self._gone is None:
+            lost = self.core.scheduler.recovery.device_lost
+            if lost:
+                self._gone = f"the GPU was lost: {lost}"
         return self._gone is not None
 
     def check_alive(self) -> None:
@@ -261,11 +261,7 @@ class Device:
 
     def progress(self) -> None:
         """Handle pending GPU events and push work whose dependencies are met (never blocks)."""
-        process = getattr(self.core, "process_events", None)
-        if process is not None:
-            process()
-        else:
-            self.gpu.irq.service_all()
+        self.core.process()
         for pump in self._pumps:
             pump(self)
 
@@ -287,9 +283,10 @@ class Device:
         if timeout <= 0:
             return False
         try:
-            return bool(self.clock.poll(check, timeout, "syncobj wait", WAIT_POLL_INTERVAL_S))
+            self.core.scheduler.wait_for(check, timeout, "syncobj wait")
         except Timeout:
             return False
+        return True
 
     def wait_deadline(self, predicate: Callable[[], bool], timeout_nsec: int) -> bool:
         """Wait for ``predicate`` until the absolute CLOCK_MONOTONIC time ``timeout_nsec``.
@@ -300,27 +297,6 @@ class Device:
         """
         remaining = (timeout_nsec - time.monotonic_ns()) / 1e9 if timeout_nsec > 0 else 0.0
         return self.run_until(predicate, remaining)
-
-
-class _BringupCore:
-    """GPU + MMU + booted firmware from the bring-up stages (the stack without a scheduler)."""
-
-    def __init__(self, platform: Any, firmware: str | None) -> None:
-        from uio_driver.bringup import Bringup
-
-        self.platform = platform
-        bringup = Bringup(platform, firmware_path=firmware)
-        bringup.run()
-        self.gpu = bringup.gpu
-        self.mmu = bringup.objects["mmu"]
-        self.firmware = bringup.objects["firmware"]
-
-    def close(self) -> None:
-        try:
-            self.firmware.close()
-            self.mmu.close()
-        finally:
-            self.platform.close()
 
 
 def open_device(backend: str = "auto", firmware: str | None = None, *, privileged: bool = False,
@@ -339,12 +315,7 @@ def open_device(backend: str = "auto", firmware: str | None = None, *, privilege
     Raises:
         MaliError: the platform or a bring-up step failed (everything opened so far is closed).
     """
-    from uio_driver.platform import open_platform
+    from uio_driver.csf.device import CsfDevice
 
-    platform = open_platform(backend, **options)
-    try:
-        core = _BringupCore(platform, firmware)
-    except BaseException:
-        platform.close()
-        raise
+    core = CsfDevice.open(backend, firmware=firmware, **options)
     return (device_class or Device)(core, privileged=privileged, max_wait=max_wait)

@@ -6,7 +6,7 @@ DRM core (cs-isa-and-uapi.md §9 item 3):
 * GEM handles and syncobj handles: ``idr_alloc(1, 0)`` - the lowest free id from 1;
 * VM ids: ``xa_alloc`` in [1, 32] (``PANTHOR_MAX_VMS_PER_FILE``);
 * group handles: ``xa_alloc`` in [1, 128] (``MAX_GROUPS_PER_POOL``);
-* heap ids: ``xa_alloc`` in [0, 127] per VM (``MAX_HEAPS_PER_POOL``; the upstream fix of §7.1 #4).
+* heap ids: [0, 127] per VM, allocated by the scheduler layer's heap pool (§7.1 #4).
 
 A full xarray makes ``xa_alloc`` fail with EBUSY (§3.7 step 7, §3.11, §3.14). Lookups of an unknown id
 return ``None``; each ioctl maps that to its own errno.
@@ -31,8 +31,6 @@ PAGE_SIZE = 4096
 MAX_VMS_PER_FILE = 32
 #: MAX_GROUPS_PER_POOL (panthor_sched.c).
 MAX_GROUPS_PER_POOL = 128
-#: MAX_HEAPS_PER_POOL (panthor_heap.c).
-MAX_HEAPS_PER_POOL = 128
 #: idr_alloc(..., 1, 0): any positive int.
 MAX_HANDLE = 0x7FFFFFFF
 #: DRM_FILE_PAGE_OFFSET_START on 64-bit kernels: fake mmap offsets start at 4 GiB (drm_gem.c).
@@ -176,9 +174,7 @@ class VmObject:
         mappings: user mappings sorted by VA (the GPUVA tree).
         unusable: an async VM_BIND failed (VM_GET_STATE UNUSABLE).
         destroyed: VM_DESTROY ran (groups using it fault; no new mappings).
-        heaps: tiler heaps by heap id (0..127).
-        heap_pool: the scheduler layer's heap pool object for this VM, created on first use.
-        groups: groups created on this VM (their handles), for teardown order.
+        groups: handles of this file's groups on this VM.
         bind_jobs: async VM_BIND operations not executed yet, in order.
     """
 
@@ -187,8 +183,6 @@ class VmObject:
     mappings: list[Mapping] = field(default_factory=list)
     unusable: bool = False
     destroyed: bool = False
-    heaps: HandleTable[Any] = field(default_factory=lambda: HandleTable(0, MAX_HEAPS_PER_POOL - 1, "heap"))
-    heap_pool: Any = None
     groups: set[int] = field(default_factory=set)
     bind_jobs: list[Any] = field(default_factory=list)
 
@@ -235,7 +229,7 @@ class FileObjects:
         return {
             "bos": [(h, id(bo), bo.handles, bo.mappings) for h, bo in self.bos.items()],
             "vms": [(i, v.unusable, v.destroyed, [(m.va, m.size, id(m.bo), m.bo_offset, m.flags)
-                                                   for m in v.mappings], list(v.heaps),
+                                                   for m in v.mappings], sorted(v.groups),
                      len(v.bind_jobs)) for i, v in self.vms.items()],
             "groups": list(self.groups),
             "syncobjs": [(h, id(s), s.state()) for h, s in self.syncobjs.items()],

@@ -18,6 +18,7 @@ Rules from cs-isa-and-uapi.md §3.7-§3.8 and panthor_mmu.c / panthor_drv.c:
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -57,7 +58,7 @@ def vm_create(dev: Device, args: S.DrmPanthorVmCreate) -> None:
         raise InvalidArgument(f"VM_CREATE: flags {int(args.flags):#x} must be 0", value=int(args.flags))
     table = dev.objects.vms
     table.check_free()  # xa_alloc would fail with EBUSY: refuse before creating anything
-    vm = dev.mmu.create_vm(int(args.user_va_range))
+    vm = dev.core.create_vm(int(args.user_va_range))
     vmo = VmObject(0, vm)
     vmo.id = table.alloc(vmo)
     args.id = vmo.id
@@ -75,24 +76,16 @@ def _release_mappings(dev: Device, vmo: VmObject) -> None:
 
 
 def destroy_vm(dev: Device, vmo: VmObject) -> None:
-    """``panthor_vm_destroy``: mark destroyed, drop pending binds, mappings and heaps; the MMU VM is freed
-    once no group uses it."""
-    from uio_driver.uapi import ops_heap
-
+    """``panthor_vm_destroy``: mark destroyed, cancel pending binds, unmap every user mapping; the
+    scheduler layer frees the heap pool now and the MMU VM once no group uses it any more."""
     vmo.destroyed = True
     for job in vmo.bind_jobs:
-        job.fence.signal(-125)  # ECANCELED: the bind queue is torn down
+        job.fence.signal(-errno.ECANCELED)  # the bind queue is torn down
         job.drop_refs(dev)
     vmo.bind_jobs.clear()
-    ops_heap.release_vm_heaps(dev, vmo)
     _release_mappings(dev, vmo)
-    maybe_free_vm(dev, vmo)
-
-
-def maybe_free_vm(dev: Device, vmo: VmObject) -> None:
-    """Free the MMU VM of a destroyed VM object once no group needs it."""
-    if vmo.destroyed and not vmo.groups and not vmo.vm.destroyed:
-        dev.mmu.destroy_vm(vmo.vm)
+    if not vmo.vm.destroyed:
+        dev.core.destroy_vm(vmo.vm)
 
 
 def vm_destroy(dev: Device, args: S.DrmPanthorVmDestroy) -> None:
