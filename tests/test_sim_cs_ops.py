@@ -82,7 +82,7 @@ def q(rig):
     return queue
 
 
-# -- registers -------------------------------------------------------------------------------------------
+# -- registers ---------------------------------------------------------------------------------------------
 
 
 def test_move_add_and_umin(rig, q):
@@ -126,7 +126,7 @@ def test_store_multiple_writes_only_the_masked_words(rig, q):
     assert rig.words(OUT + 0x100, 6) == [1, 0xAAAAAAAA, 3, 4, 0xAAAAAAAA, 0xAAAAAAAA]
 
 
-# -- flow ------------------------------------------------------------------------------------------------
+# -- flow --------------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("cond,value,taken", [
@@ -187,7 +187,7 @@ def test_call_stack_overflow_is_cs_fatal_0x4a(rig, q):
     assert rig.out64(q, FATAL_INFO) == STREAM_VA  # the CALL that would have been the 4th level
 
 
-# -- scoreboards and asynchronous work -----------------------------------------------------------------
+# -- scoreboards and asynchronous work ---------------------------------------------------------------------
 
 
 def test_run_signals_its_endpoint_entry_after_the_latency_and_wait_orders(rig, q):
@@ -301,7 +301,7 @@ def test_trace_point_and_finish_tiling_signal_their_entries(rig, q):
     assert rig.vm.rd32(SYNC_VA) == 9
 
 
-# -- RUN_* descriptors -----------------------------------------------------------------------------------
+# -- RUN_* descriptors -------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("setup,instr", [
@@ -330,7 +330,7 @@ def test_run_with_an_unmapped_descriptor_faults_with_the_mmu_code(rig, q):
     assert rig.r32(0x2400 + 0x40 + 0x20) == 0x7000_0000  # AS1 FAULTADDRESS_LO
 
 
-# -- invalid instructions ------------------------------------------------------------------------------
+# -- invalid instructions ----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("word", [op(0x0A), op(0x13), op(0x1E), op(0x23), op(0x2D), op(0x36), op(0xFF),

@@ -45,7 +45,7 @@ from test_sim_mcu_rig import (
 
 from uio_driver.platform.dma import DmaBuffer
 
-# -- CSG / CS bits -----------------------------------------------------------------------------------
+# -- CSG / CS bits ------------------------------------------------------------------------------------------
 TERMINATE, START, SUSPEND, RESUME = 0, 1, 2, 3
 EP_CFG, STATUS_UPDATE = 1 << 4, 1 << 5
 SYNC_UPDATE, CSG_IDLE, PROGRESS_TIMER_EVENT = 1 << 28, 1 << 29, 1 << 31
@@ -55,7 +55,7 @@ CS_REQ_MASK = 0x7 | 1 << 4 | 0x1F00
 EP_DEFAULT = 4 | 4 << 8 | 1 << 16 | 15 << 28
 GLB_CFG_PROGRESS_TIMER, GLB_CFG_ALLOC_EN = 1 << 1, 1 << 2
 
-# -- CS output block offsets (§6.3) ------------------------------------------------------------------
+# -- CS output block offsets (§6.3) -------------------------------------------------------------------------
 STATUS_CMD_PTR, STATUS_WAIT, STATUS_REQ_RESOURCE, STATUS_WAIT_SYNC_PTR = 0x40, 0x48, 0x4C, 0x50
 STATUS_WAIT_SYNC_VALUE, STATUS_SCOREBOARDS, STATUS_BLOCKED_REASON = 0x58, 0x5C, 0x60
 STATUS_WAIT_SYNC_VALUE_HI = 0x64
@@ -63,7 +63,7 @@ FAULT, FATAL, FAULT_INFO, FATAL_INFO = 0x80, 0x84, 0x88, 0x90
 HEAP_VT_START, HEAP_VT_END, HEAP_FRAG_END, HEAP_ADDRESS = 0xC0, 0xC4, 0xCC, 0xD0
 HEAP_START, HEAP_END = 0x20, 0x28  # CS input (§6.2)
 
-# -- MCU VM and group VM layout (test choices) -----------------------------------------------------------
+# -- MCU VM and group VM layout (test choices) --------------------------------------------------------------
 IO_VA = 0x04100000  # user I/O pages, 8 KiB per queue (MCU VM)
 SUSPEND_VA = 0x04400000  # suspend buffers, 64 KiB per CSG slot (MCU VM)
 RING_VA = 0x1000_0000  # rings: 64 KiB apart per (g, s) (group VM)
@@ -255,7 +255,7 @@ def panthor_job(latest_flush: int, stream_addr: int, stream_size: int, sync_addr
             0x2F000000_00000000] + [0] * 5
 
 
-# -- rig ----------------------------------------------------------------------------------------------------
+# -- rig ---------------------------------------------------------------------------------------------------
 
 
 class GpuVm:
@@ -361,7 +361,7 @@ class CsRig(McuRig):
         self.settle()
         self.wait_job(0)
 
-    # -- queues and groups -----------------------------------------------------------------------------
+    # -- queues and groups ----------------------------------------------------------------------------------
 
     def moved(self, q: Queue, g: int, s: int) -> Queue:
         """The same queue (ring, I/O pages, insert) bound to CS slot ``s`` of CSG slot ``g`` (§7.4)."""
@@ -394,7 +394,7 @@ class CsRig(McuRig):
 
     def start_group(self, g: int, queues: tuple[Queue, ...], state: int = START,
                     suspend_va: int | None = None) -> None:
-        """§7.4 steps 2-5 for CSG slot g, then wait for the STATE ack.
+        """§7.4 steps 2-5 for CSG slot g, wait for the STATE ack, then handle its interrupt like panthor.
 
         ``suspend_va`` is the group's suspend buffer (panthor allocates it per group, so a group resumed
         on another slot brings its own); by default one per slot.
@@ -417,6 +417,8 @@ class CsRig(McuRig):
         self.toggle(base, csg_out(g), EP_CFG)
         self.ring_csg(g)
         self.clock.poll(lambda: self.rd32(csg_out(g)) & 7 == state, 0.1, f"CSG{g} STATE {state}")
+        self.take_irq()
+        self.ack_csg_events(g)  # like panthor after the STATE ack: cs_irq_ack = cs_irq_req (§7.6)
 
     def set_state(self, g: int, state: int) -> None:
         self.update(csg_in(g), state, 0x7)
@@ -428,7 +430,7 @@ class CsRig(McuRig):
         self.start_group(g, (q,))
         return q
 
-    # -- submission ------------------------------------------------------------------------------------------
+    # -- submission -----------------------------------------------------------------------------------------
 
     def write_ring(self, q: Queue, words: list[int]) -> None:
         """Copy ``words`` into the ring at ``insert`` (wrapping at the end), like copy_instrs_to_ringbuf."""

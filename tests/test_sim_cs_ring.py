@@ -75,7 +75,7 @@ def user_stream(rig: CsRig, words: list[int], va: int = STREAM_VA) -> tuple[int,
     return va, 8 * len(words)
 
 
-# -- jobs ----------------------------------------------------------------------------------------------------
+# -- jobs --------------------------------------------------------------------------------------------------
 
 
 def test_panthor_job_sequence_runs_and_signals_the_seqno(rig, q):
@@ -134,7 +134,7 @@ def test_extract_and_active_are_published_while_a_job_runs(rig, q):
     assert rig.extract(q) == 32 and rig.active(q) == 0
 
 
-# -- sync waits ----------------------------------------------------------------------------------------------
+# -- sync waits --------------------------------------------------------------------------------------------
 
 
 def test_sync_wait64_blocks_reports_its_status_and_is_released_by_another_queue(rig):
@@ -183,7 +183,7 @@ def test_sync_wait_is_not_idle_without_idle_sync_wait(rig):
     assert (rig.rd32(csg_in(0)) ^ rig.rd32(csg_out(0))) & CSG_IDLE == 0
 
 
-# -- idle and progress ---------------------------------------------------------------------------------------
+# -- idle and progress -------------------------------------------------------------------------------------
 
 
 def test_idle_event_only_when_every_started_stream_is_idle(rig):
@@ -222,7 +222,7 @@ def test_no_progress_timer_event_for_an_idle_stream(rig, q):
     assert (rig.rd32(csg_in(0)) ^ rig.rd32(csg_out(0))) & PROGRESS_TIMER_EVENT == 0
 
 
-# -- suspend and resume --------------------------------------------------------------------------------------
+# -- suspend and resume ------------------------------------------------------------------------------------
 
 
 def test_suspend_mid_stream_and_resume_on_another_slot_continues_exactly(rig, q):
@@ -255,7 +255,7 @@ def test_suspend_mid_stream_and_resume_on_another_slot_continues_exactly(rig, q)
     assert rig.extract(moved) == moved.insert
 
 
-# -- strict mode ---------------------------------------------------------------------------------------------
+# -- strict mode -------------------------------------------------------------------------------------------
 
 
 def test_doorbell_without_insert_update_is_a_violation(rig, q):
@@ -312,7 +312,7 @@ def test_execution_waits_while_the_l2_is_off_and_is_reported():
         rig.close()
 
 
-# -- determinism ---------------------------------------------------------------------------------------------
+# -- determinism -------------------------------------------------------------------------------------------
 
 
 def test_same_inputs_give_the_same_events_and_memory():

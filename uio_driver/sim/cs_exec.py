@@ -124,7 +124,7 @@ class CsExec(CsInterpreter):
         self._group_events: dict[int, int] = {}
         self._poll_event: object | None = None
 
-    # -- public helpers ------------------------------------------------------------------------------
+    # -- public helpers -------------------------------------------------------------------------------------
 
     def state(self, g: int, s: int) -> StreamState | None:
         """The executor state of CS ``s`` of CSG slot ``g`` (None if it never started)."""
@@ -145,7 +145,7 @@ class CsExec(CsInterpreter):
         self.mcu.run_guarded(lambda: self._deliver(st, CsException(exception_type, info, fatal=True,
                                                                    reason="injected by inject_fatal")))
 
-    # -- CsExecutor hooks ------------------------------------------------------------------------------
+    # -- CsExecutor hooks -----------------------------------------------------------------------------------
 
     def on_cs_start(self, csg: int, cs: int) -> None:
         """CS STATE START applied (group START/RESUME or CS doorbell): set the stream up and run it."""
@@ -305,7 +305,7 @@ class CsExec(CsInterpreter):
             elif not op.deps & busy:
                 self._start_op(st, op)
 
-    # -- doorbells and INSERT ---------------------------------------------------------------------------
+    # -- doorbells and INSERT -------------------------------------------------------------------------------
 
     def _user_doorbell(self, doorbell: int) -> None:
         listening = [st for st in self.streams.values() if st.running and st.doorbell == doorbell]
@@ -343,7 +343,7 @@ class CsExec(CsInterpreter):
         st.insert = insert
         return True
 
-    # -- running ------------------------------------------------------------------------------------------
+    # -- running --------------------------------------------------------------------------------------------
 
     def _kick(self, st: StreamState) -> None:
         if st.running and st.run_event is None and self._active is not st and st.run_cb is not None:
@@ -516,7 +516,7 @@ class CsExec(CsInterpreter):
         out.status_wait_sync_value = value & 0xFFFFFFFF
         out.status_wait_sync_value_hi = value >> 32
 
-    # -- idle and progress ---------------------------------------------------------------------------------
+    # -- idle and progress ----------------------------------------------------------------------------------
 
     def _is_idle(self, st: StreamState) -> bool:
         """Idle per the CS's IDLE_* bits (§6.4, §9.5); a FATAL or stopped stream does nothing."""

@@ -139,7 +139,7 @@ class StreamState:
         # words between EXTRACT and INSERT unchanged, so they stay valid across runs (a prefetch buffer).
         self.ring_cache: tuple[bytes, int, int] = (b"", 0, 0)
 
-    # -- position -----------------------------------------------------------------------------------
+    # -- position -------------------------------------------------------------------------------------------
 
     def rewind(self) -> None:
         """Step back to the instruction just fetched (it blocked and runs again when woken)."""
@@ -177,7 +177,7 @@ class StreamState:
         return mask
 
 
-# -- suspend record ---------------------------------------------------------------------------------------
+# -- suspend record ----------------------------------------------------------------------------------------
 
 GROUP_MAGIC = int.from_bytes(b"CSEX", "little")
 GROUP_VERSION = 1

@@ -87,7 +87,7 @@ class CsInterpreter(ABC):
         """The MCU's fault hooks."""
         return self.mcu.faults
 
-    # -- services of the executor ------------------------------------------------------------------
+    # -- services of the executor ---------------------------------------------------------------------------
 
     @abstractmethod
     def _kick(self, st: StreamState) -> None:
@@ -113,7 +113,7 @@ class CsInterpreter(ABC):
     def stream_progress(self, g: int, queue: int) -> int:
         """Progress counter of CS ``queue`` of CSG slot ``g`` (0 if it never ran)."""
 
-    # -- memory through the group's address space ----------------------------------------------------
+    # -- memory through the group's address space -----------------------------------------------------------
 
     def _read(self, st: StreamState, va: int, size: int) -> bytes:
         try:
@@ -139,7 +139,7 @@ class CsInterpreter(ABC):
         _aligned(va, width)
         self._write(st, va, (value & ((1 << (8 * width)) - 1)).to_bytes(width, "little"))
 
-    # -- asynchronous ops -----------------------------------------------------------------------------
+    # -- asynchronous ops -----------------------------------------------------------------------------------
 
     def _deferred(self, st: StreamState) -> bool:
         """True (stream blocked, DEFERRED) when no more ops may be put in flight."""
@@ -243,7 +243,7 @@ class CsInterpreter(ABC):
                               reason=f"signal slot {slot} beyond the {len(st.sb)} scoreboard entries")
         return AsyncOp(word, deps & ((1 << len(st.sb)) - 1), slot, addr, value, err, latency, hung)
 
-    # -- handlers: registers and flow ------------------------------------------------------------------
+    # -- handlers: registers and flow -----------------------------------------------------------------------
 
     def _invalid(self, st: StreamState, word: int, a: tuple[int, ...]) -> int:
         raise CsException(isa.EXC_CS_INVALID_INSTRUCTION, st.cur, fatal=True, data=word >> 56,
@@ -335,7 +335,7 @@ class CsInterpreter(ABC):
         st.error = False
         return GO
 
-    # -- handlers: memory ----------------------------------------------------------------------------
+    # -- handlers: memory -----------------------------------------------------------------------------------
 
     def _load_multiple(self, st: StreamState, word: int, a: tuple[int, ...]) -> int:
         base, addr, mask, offset = a
@@ -420,7 +420,7 @@ class CsInterpreter(ABC):
         latency = self.config.flush_latency_ns if needed else 0
         return self._issue(st, self._new_op(st, word, wait, signal, latency, value=int(needed)))
 
-    # -- handlers: work and heap -----------------------------------------------------------------------
+    # -- handlers: work and heap ----------------------------------------------------------------------------
 
     def _run(self, st: StreamState, word: int, a: tuple[int, ...]) -> int:
         opcode = word >> 56
