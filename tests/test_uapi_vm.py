@@ -50,6 +50,7 @@ class Bind:
         self.ops = (S.DrmPanthorVmBindOp * max(1, len(ops)))(*ops)
         self.args = S.DrmPanthorVmBind(vm_id=vm_id, flags=flags, ops=S.DrmPanthorObjArray(
             stride=stride, count=len(ops), array=address_of(self.ops)))
+        self.args._keep = self.ops  # the array must outlive every use of the pointer
 
 
 def op(kind: int = MAP, bo: int = 0, va: int = 0, size: int = 0, offset: int = 0, flags: int = 0,
