@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-# -- opcodes (§1.2) -------------------------------------------------------------------------------------
+# -- opcodes (§1.2) -----------------------------------------------------------------------------------------
 
 OP_NOP = 0x00
 OP_MOVE48 = 0x01
@@ -64,7 +64,7 @@ OP_SYNC_WAIT64 = 0x35
 INSTR_SIZE = 8
 OPCODE_SHIFT = 56
 
-# -- condition codes (§1.6) -------------------------------------------------------------------------------
+# -- condition codes (§1.6) ---------------------------------------------------------------------------------
 
 COND_LEQUAL, COND_GREATER, COND_EQUAL, COND_NEQUAL, COND_LESS, COND_GEQUAL, COND_ALWAYS = range(7)
 COND_NAMES = ("LEQUAL", "GREATER", "EQUAL", "NEQUAL", "LESS", "GEQUAL", "ALWAYS")
@@ -79,7 +79,7 @@ STATUS_WAIT_SYNC = 1 << 31
 BLOCKED_UNBLOCKED, BLOCKED_SB_WAIT, BLOCKED_PROGRESS_WAIT, BLOCKED_SYNC_WAIT = 0, 1, 2, 3
 BLOCKED_DEFERRED, BLOCKED_RESOURCE, BLOCKED_FLUSH = 4, 5, 6
 
-# -- exception types in CS fault/fatal 7:0 (§6.6) ----------------------------------------------------------
+# -- exception types in CS fault/fatal 7:0 (§6.6) -----------------------------------------------------------
 
 EXC_CS_RESOURCE_TERMINATED = 0x0F
 EXC_CS_CONFIG_FAULT = 0x40
@@ -96,7 +96,7 @@ EXC_ADDR_RANGE_FAULT = 0x5A
 #: Codes only ever reported as CS_FATAL (§6.6 "CS_FATAL" list; 0x48 is in both lists).
 FATAL_ONLY_TYPES = frozenset({0x40, 0x41, 0x44, 0x49, 0x4A, 0x68})
 
-# -- enumerations used by the fields (§1.3) ---------------------------------------------------------------
+# -- enumerations used by the fields (§1.3) -----------------------------------------------------------------
 
 STATE_TIMESTAMP, STATE_CYCLE_COUNT, STATE_DISJOINT_COUNT, STATE_ERROR_STATUS = 0, 1, 2, 3
 HEAP_OP_VT_START, HEAP_OP_VT_END, HEAP_OP_FRAG_END = 0, 1, 3

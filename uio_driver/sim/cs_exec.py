@@ -236,9 +236,11 @@ class CsExec(CsInterpreter):
     def save_state(self, csg: int, buf_va: int) -> None:
         """CSG SUSPEND: publish each stream's output page, append the executor state to ``suspend_buf``."""
         slot = self.mcu.csg[csg]
-        states = [self.streams.get((csg, cs.index)) for cs in slot.streams]
+        # A state RESUME restored but no START consumed yet is newer than a stopped one.
+        states = [self._restored.pop((csg, cs.index), None) or self.streams.get((csg, cs.index))
+                  for cs in slot.streams]
         for st in states:
-            if st is not None:
+            if st is not None and st.io_out:
                 self._publish(st, active=0)
         data = pack_group(states)
         offset = _exec_offset(len(slot.streams))
@@ -247,6 +249,8 @@ class CsExec(CsInterpreter):
             raise McuCrash(f"CSG{csg} suspend state needs {offset + len(data):#x} bytes, more than "
                            f"McuConfig.suspend_size {limit:#x}")
         self.mcu.write(buf_va + offset, data)
+        for cs in slot.streams:  # the group's state now lives in its suspend buffer, not on this slot
+            self.streams.pop((csg, cs.index), None)
 
     def restore_state(self, csg: int, buf_va: int) -> None:
         """CSG RESUME: read the executor state back; each stream continues from it when it starts."""

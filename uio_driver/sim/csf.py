@@ -190,8 +190,7 @@ class CsInterpreter(ABC):
             if not other.started and not other.deps & busy and other in st.ops:
                 self._start_op(st, other)
                 busy = st.busy_mask()
-        if st.block in (isa.BLOCKED_SB_WAIT, isa.BLOCKED_DEFERRED) or not st.ops:
-            self._kick(st)
+        self._kick(st)  # it may be unblocked; its status (scoreboards) and idle state changed either way
 
     def _effect(self, st: StreamState, op: AsyncOp) -> None:
         code = op.opcode
