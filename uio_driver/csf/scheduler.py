@@ -485,7 +485,9 @@ class Scheduler:
             self._status_update([g for g in resident if g.can_run])
         picked = self._pick(resident, waiting)
         self._apply(resident, picked)
-        if any(not g.resident for g in waiting) and self.recovery.reset_reason is None:
+        # Keep ticking while runnable groups with work wait for a slot (§5.3 step 5).
+        if self.recovery.reset_reason is None and any(
+                not g.resident and g.can_run and g.has_work for g in self._runlist):
             self._next_tick_ns = self.clock.now_ns() + int(self.config.tick_period_s * 1e9)
 
     def _pick(self, resident: list[Group], waiting: list[Group]) -> list[Group]:
@@ -616,8 +618,12 @@ class Scheduler:
             slot = self._slot(g)
             want = CsgState.RESUME if g.was_suspended else CsgState.START
             if slot in failed or acked_state(self.csg(slot)) is not want:
+                # The firmware did not take the group (§5.3 step 6): its state on the slot is unknown,
+                # so the reset terminates it rather than suspending it; it was not the group's fault.
                 why = failed[slot].message if slot in failed else "unexpected CSG state"
                 g.faults.append(f"start on CSG slot {slot} failed: {why}")
+                g.status = GroupStatus.UNKNOWN
+                g.timed_out = g.innocent = True
                 self.recovery.request_reset(f"CSG {slot} update request timedout ({why})")
                 continue
             self.stats.resumes += g.was_suspended
