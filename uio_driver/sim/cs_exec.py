@@ -1,11 +1,8 @@
 """The simulated firmware's command-stream executor: runs the rings of started CS slots.
 
-Facts: ``csf-firmware-and-interfaces.md`` §6 (CS blocks, REQ/ACK bits, status/wait/blocked reason,
-exception types), §6.7 (ring and user I/O pages), §7.3-§7.7 (how the firmware answers, event order,
-tiler OOM), §9.4-§9.6 (simulated MCU checklist); ``cs-isa-and-uapi.md`` §1 (instruction set,
-:mod:`.csf`/:mod:`.cs_decode`), §2 (rings, the per-job sequence, completion), §5 (scheduling) and §6
-(tiler heap, :mod:`.heap`). :class:`CsExec` implements the :class:`~uio_driver.sim.mcu.CsExecutor`
-hooks of :class:`~uio_driver.sim.mcu.SimMcu`.
+Facts: ``csf-firmware-and-interfaces.md`` §6, §7.3-§7.7, §9.4-§9.6; ``cs-isa-and-uapi.md`` §1
+(:mod:`.csf`, :mod:`.cs_decode`), §2, §5 and §6 (:mod:`.heap`). :class:`CsExec` implements the
+:class:`~uio_driver.sim.mcu.CsExecutor` hooks of :class:`~uio_driver.sim.mcu.SimMcu`.
 
 Running a stream:
 
@@ -41,9 +38,8 @@ while no CS listening to it has a new INSERT (``doorbell-no-insert``), INSERT mo
 (``ring-insert-backwards``), INSERT more than a ring ahead of EXTRACT (``ring-overflow``), INSERT not
 a multiple of 8 (``ring-insert``), execution with the L2 off (``l2-off``, then retried every 1 ms).
 
-SUSPEND saves each stream's complete state (registers, call stack, extract/insert, scoreboards, ops
-in flight with their remaining latency, error/fault state) after the CSG suspend record
-(:func:`~.csf.pack_stream`); RESUME restores it exactly, on whichever slot the group comes back.
+SUSPEND saves each stream's complete state after the CSG suspend record (:mod:`.cs_state`); RESUME
+restores it exactly, on whichever slot the group comes back.
 
 Fault hooks (``sim.mcu.faults``): ``run_never_completes`` (RUN_* never signal their entry — for job
 timeouts), ``instruction_fault_at`` N (the N-th instruction executed from now raises CS_FAULT
@@ -54,12 +50,12 @@ timeouts), ``instruction_fault_at`` N (the N-th instruction executed from now ra
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING
 
 from ..errors import BadAddress, InvalidArgument
 from . import cs_decode as isa
+from . import csf_iface as ci
 from .clock import NS_PER_S
 from .cs_state import (
     GROUP_HEADER_SIZE,
@@ -70,24 +66,10 @@ from .cs_state import (
     TilerOom,
     group_record_size,
     pack_group,
+    record_offset,
     unpack_group,
 )
 from .csf import CsInterpreter, _mmu_exception
-from .csf_iface import (
-    CS_CONFIG_DOORBELL_SHIFT,
-    CS_FATAL,
-    CS_FAULT,
-    CS_IDLE_EMPTY,
-    CS_IDLE_RESOURCE_REQ,
-    CS_IDLE_SYNC_WAIT,
-    CS_TILER_OOM,
-    CSG_IDLE,
-    CSG_PROGRESS_TIMER_EVENT,
-    CSG_STATUS_STATE_IDLE,
-    CSG_SYNC_UPDATE,
-    USER_OUTPUT_EXTRACT,
-    suspend_record_size,
-)
 from .mcu_config import McuCrash
 from .walker import SimGpuFault
 
@@ -215,12 +197,12 @@ class CsExec(CsInterpreter):
         if st is None or not st.running or st.cs_slot is None or st.cs_slot.latched is None:
             return
         inp, ack = st.cs_slot.latched, st.cs_slot.out.ack
-        if st.stall & STALL_FAULT and not (inp.req ^ ack) & CS_FAULT:
+        if st.stall & STALL_FAULT and not (inp.req ^ ack) & ci.CS_FAULT:
             st.stall &= ~STALL_FAULT
             if st.fetch_fault and st.frames:
                 st.frames.pop()  # the called stream could not be fetched: its caller continues
             st.fetch_fault = False
-        if st.stall & STALL_OOM and not (inp.req ^ ack) & CS_TILER_OOM:
+        if st.stall & STALL_OOM and not (inp.req ^ ack) & ci.CS_TILER_OOM:
             st.stall &= ~STALL_OOM
             try:
                 self._oom_answer(st, inp.heap_start)
@@ -242,29 +224,26 @@ class CsExec(CsInterpreter):
         for st in states:
             if st is not None and st.io_out:
                 self._publish(st, active=0)
-        data = pack_group(states)
-        offset = _exec_offset(len(slot.streams))
-        limit = self.config.suspend_size
-        if offset + len(data) > limit:
-            raise McuCrash(f"CSG{csg} suspend state needs {offset + len(data):#x} bytes, more than "
-                           f"McuConfig.suspend_size {limit:#x}")
-        self.mcu.write(buf_va + offset, data)
+        va, data = buf_va + record_offset(len(states)), pack_group(states)
+        if va + len(data) > buf_va + self.config.suspend_size:
+            raise McuCrash(f"CSG{csg} suspend state needs {va + len(data) - buf_va:#x} bytes, more than "
+                           f"McuConfig.suspend_size {self.config.suspend_size:#x}")
+        self.mcu.write(va, data)
         for cs in slot.streams:  # the group's state now lives in its suspend buffer, not on this slot
             self.streams.pop((csg, cs.index), None)
 
     def restore_state(self, csg: int, buf_va: int) -> None:
         """CSG RESUME: read the executor state back; each stream continues from it when it starts."""
-        slot = self.mcu.csg[csg]
-        va = buf_va + _exec_offset(len(slot.streams))
+        stream_num = len(self.mcu.csg[csg].streams)
+        va = buf_va + record_offset(stream_num)
         size = group_record_size(self.mcu.read(va, GROUP_HEADER_SIZE))
         if size is None:
             self.mcu.violation("bad-suspend-record", f"CSG{csg} RESUME: suspend_buf {buf_va:#x} holds no "
                                "command-stream state (it was not written by a SUSPEND)",
                                register=f"CSG{csg}_SUSPEND_BUF")
             return
-        for s, st in enumerate(unpack_group(self.mcu.read(va, size), len(slot.streams))):
-            if st is not None:
-                self._restored[(csg, s)] = st
+        states = unpack_group(self.mcu.read(va, size), stream_num)
+        self._restored.update(((csg, s), st) for s, st in enumerate(states) if st is not None)
 
     # -- set-up --------------------------------------------------------------------------------------------
 
@@ -291,7 +270,7 @@ class CsExec(CsInterpreter):
         if not inp.ringbuf_input or not inp.ringbuf_output:
             raise CsException(isa.EXC_CS_CONFIG_FAULT, 0, fatal=True, reason=f"{where} has no user I/O pages")
         st.ring_base, st.ring_mask, st.as_nr = base, size - 1, as_nr
-        st.doorbell = (inp.config >> CS_CONFIG_DOORBELL_SHIFT) & 0xFF
+        st.doorbell = (inp.config >> ci.CS_CONFIG_DOORBELL_SHIFT) & 0xFF
         st.io_in, st.io_out = inp.ringbuf_input, inp.ringbuf_output
         st.published = None
         page = self.mcu.read(st.io_in, 16)  # insert @0, extract_init @8 (§6.7)
@@ -375,11 +354,8 @@ class CsExec(CsInterpreter):
         self._settle(st, executed, more)
 
     def _execute(self, st: StreamState, budget: int) -> tuple[int, bool]:
-        """Run up to ``budget`` instructions; returns (instructions attempted, more to run).
-
-        Two fetch buffers — one for the ring, one for the current called stream — so a job's CALL does
-        not cost a second fetch of its ring words.
-        """
+        """Run up to ``budget`` instructions; returns (attempted, more to run). The ring and the called
+        stream have separate fetch buffers, so a job's CALL does not cost a refetch of its ring words."""
         handlers, faults, decode = self.handlers, self.faults, isa.decode
         ring, ring_lo, ring_hi = st.ring_cache  # ring words for offsets [lo, hi), kept across runs
         sub, sub_va, sub_end = b"", 0, 0
@@ -493,7 +469,7 @@ class CsExec(CsInterpreter):
             st.cs_slot.extract = st.extract
         now = (st.extract, active)
         if now != st.published and st.io_out:
-            self.mcu.write(st.io_out + USER_OUTPUT_EXTRACT, _IO_OUT.pack(*now))
+            self.mcu.write(st.io_out + ci.USER_OUTPUT_EXTRACT, _IO_OUT.pack(*now))
             st.published = now
 
     def _update_status(self, st: StreamState) -> None:
@@ -501,47 +477,22 @@ class CsExec(CsInterpreter):
         if st.cs_slot is None:
             return
         out = st.cs_slot.out
-        out.status_cmd_ptr = st.cmd_ptr()
-        out.status_scoreboards = st.busy_mask()
-        out.status_req_resource = st.req_resource
-        reason = isa.BLOCKED_RESOURCE if st.oom_wait else st.block
-        out.status_blocked_reason = reason
-        wait = ptr = value = 0
-        if reason == isa.BLOCKED_SYNC_WAIT:
-            wait = isa.STATUS_WAIT_SYNC | st.wait_cond << isa.STATUS_WAIT_COND_SHIFT
-            wait |= isa.STATUS_WAIT_SYNC_64B if st.wait_64 else 0
-            ptr, value = st.wait_ptr, st.wait_ref
-        elif reason == isa.BLOCKED_SB_WAIT:
-            wait = st.wait_mask | isa.STATUS_WAIT_SB_SOURCE_WAIT
-        elif reason == isa.BLOCKED_PROGRESS_WAIT:
-            wait = isa.STATUS_WAIT_PROGRESS
-        out.status_wait = wait
+        reason, wait, ptr, value = st.status_wait()
+        out.status_cmd_ptr, out.status_scoreboards = st.cmd_ptr(), st.busy_mask()
+        out.status_req_resource, out.status_blocked_reason, out.status_wait = st.req_resource, reason, wait
         out.status_wait_sync_ptr = ptr
-        out.status_wait_sync_value = value & 0xFFFFFFFF
-        out.status_wait_sync_value_hi = value >> 32
+        out.status_wait_sync_value, out.status_wait_sync_value_hi = value & 0xFFFFFFFF, value >> 32
 
     # -- idle and progress ----------------------------------------------------------------------------------
 
     def _is_idle(self, st: StreamState) -> bool:
-        """Idle per the CS's IDLE_* bits (§6.4, §9.5); a FATAL or stopped stream does nothing."""
-        if not st.running or st.fatal:
-            return True
-        if st.stall or st.ops:
-            return False
-        ack = st.cs_slot.out.ack if st.cs_slot is not None else 0
-        if st.block == isa.BLOCKED_SYNC_WAIT:
-            return bool(ack & CS_IDLE_SYNC_WAIT)
-        if st.oom_wait or st.block:
-            return st.oom_wait and bool(ack & CS_IDLE_RESOURCE_REQ)
-        if st.frames or st.extract < st.insert:
-            return False
-        return bool(ack & CS_IDLE_EMPTY)
+        return st.idle_now(st.cs_slot.out.ack if st.cs_slot is not None else 0)
 
     def _mark_busy(self, st: StreamState) -> None:
         """New work arrived: the stream (and its group) is busy until a run finds it idle again."""
         if st.idle and st.extract < st.insert and not st.fatal:
             st.idle = False
-            self.mcu.csg[st.g].out.status_state &= ~CSG_STATUS_STATE_IDLE
+            self.mcu.csg[st.g].out.status_state &= ~ci.CSG_STATUS_STATE_IDLE
 
     def _update_idle(self, st: StreamState) -> None:
         idle = self._is_idle(st)
@@ -550,13 +501,13 @@ class CsExec(CsInterpreter):
         st.idle = idle
         slot = self.mcu.csg[st.g]
         if not idle:
-            slot.out.status_state &= ~CSG_STATUS_STATE_IDLE
+            slot.out.status_state &= ~ci.CSG_STATUS_STATE_IDLE
             return
         group = [self.streams.get((st.g, cs.index)) for cs in slot.streams]
         if all(other is None or not other.running or other.idle for other in group):
-            slot.out.status_state |= CSG_STATUS_STATE_IDLE
+            slot.out.status_state |= ci.CSG_STATUS_STATE_IDLE
             # every started CS of the group is idle (§9.4): raised with the run's other events
-            self._group_events[st.g] = self._group_events.get(st.g, 0) | CSG_IDLE
+            self._group_events[st.g] = self._group_events.get(st.g, 0) | ci.CSG_IDLE
 
     def _progress_timeout_ns(self) -> int:
         """GLB progress_timer x 1024 GPU cycles in virtual ns (§4.2, §7.8); 0 = disabled."""
@@ -569,8 +520,8 @@ class CsExec(CsInterpreter):
                 or st.progress_event is not None):
             return
         due = max(self.sim.clock.now_ns(), st.last_progress_ns + timeout)
-        st.progress_event = self.sim.clock.schedule_at(due, lambda: self._guard(self._progress_check, st),
-                                                       "CS progress timer")
+        st.progress_event = self.sim.clock.schedule_at(
+            due, lambda: self.mcu.run_guarded(lambda: self._progress_check(st)), "CS progress timer")
 
     def _progress_check(self, st: StreamState) -> None:
         st.progress_event = None
@@ -582,10 +533,7 @@ class CsExec(CsInterpreter):
             return
         st.progress_reported = True
         self.events.append((self.sim.clock.now_ns(), "progress-timer", st.g, st.s, 0, st.cmd_ptr()))
-        self.mcu.csg[st.g].signal_event(CSG_PROGRESS_TIMER_EVENT)
-
-    def _guard(self, what: Callable[[StreamState], None], st: StreamState) -> None:
-        self.mcu.run_guarded(lambda: what(st))
+        self.mcu.csg[st.g].signal_event(ci.CSG_PROGRESS_TIMER_EVENT)
 
     # -- wake-ups -------------------------------------------------------------------------------------------
 
@@ -604,7 +552,7 @@ class CsExec(CsInterpreter):
     def _sync_updated(self, st: StreamState) -> None:
         # §9.4: SYNC_UPDATE after any sync-object write of the group; writes made during a run are
         # reported once at its end (same virtual instant), so a batch of jobs raises one event.
-        self._group_events[st.g] = self._group_events.get(st.g, 0) | CSG_SYNC_UPDATE
+        self._group_events[st.g] = self._group_events.get(st.g, 0) | ci.CSG_SYNC_UPDATE
         if self._active is None:
             self._flush_group_events()
         for other in self.streams.values():
@@ -648,7 +596,7 @@ class CsExec(CsInterpreter):
                     op.event.cancel()  # the stream is dead: nothing it issued completes
                     op.event = None
             cs.out.fatal, cs.out.fatal_info = exc.exception_type | exc.data << 8, exc.info
-            kind, bit = "fatal", CS_FATAL
+            kind, bit = "fatal", ci.CS_FATAL
         else:
             st.error = True  # error state until ERROR_BARRIER (§1.7)
             if st.stall & STALL_FAULT:
@@ -658,7 +606,7 @@ class CsExec(CsInterpreter):
             st.stall |= STALL_FAULT
             st.fetch_fault = exc.fetch and bool(st.frames)
             cs.out.fault, cs.out.fault_info = exc.exception_type | exc.data << 8, exc.info
-            kind, bit = "fault", CS_FAULT
+            kind, bit = "fault", ci.CS_FAULT
         self.events.append((now, kind, st.g, st.s, exc.exception_type, exc.info))
         self.sim.note(f"CS{st.g}.{st.s} {kind} {exc.exception_type:#04x} at {exc.info:#x}: {exc.reason}")
         self._settle(st, 0, False)
@@ -677,9 +625,4 @@ class CsExec(CsInterpreter):
         out.heap_vt_start, out.heap_vt_end, out.heap_frag_end = ctx.vt_start, ctx.vt_end, ctx.frag_end
         self.events.append((self.sim.clock.now_ns(), "tiler-oom", st.g, st.s, 0, oom.ctx_va))
         self._settle(st, 0, False)
-        self.mcu.csg[st.g].signal_cs_event(st.s, CS_TILER_OOM)
-
-
-def _exec_offset(stream_num: int) -> int:
-    """Where the executor state starts in ``suspend_buf``: after the CSG suspend record, 64-byte aligned."""
-    return -(-suspend_record_size(stream_num) // 64) * 64
+        self.mcu.csg[st.g].signal_cs_event(st.s, ci.CS_TILER_OOM)

@@ -21,6 +21,18 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .clock import Event
+from .cs_decode import (
+    BLOCKED_PROGRESS_WAIT,
+    BLOCKED_RESOURCE,
+    BLOCKED_SB_WAIT,
+    BLOCKED_SYNC_WAIT,
+    STATUS_WAIT_COND_SHIFT,
+    STATUS_WAIT_PROGRESS,
+    STATUS_WAIT_SB_SOURCE_WAIT,
+    STATUS_WAIT_SYNC,
+    STATUS_WAIT_SYNC_64B,
+)
+from .csf_iface import CS_IDLE_EMPTY, CS_IDLE_RESOURCE_REQ, CS_IDLE_SYNC_WAIT, suspend_record_size
 
 if TYPE_CHECKING:
     from .csg import CsSlot
@@ -168,6 +180,30 @@ class StreamState:
         self.regs[n + 1] = (value >> 32) & M32  # index n + 1 first: an odd top register faults before a write
         self.regs[n] = value & M32
 
+    def idle_now(self, ack: int) -> bool:
+        """Idle per the CS ACK's IDLE_* bits (§6.4, §9.5); a FATAL or stopped stream does nothing."""
+        if not self.running or self.fatal:
+            return True
+        if self.stall or self.ops:
+            return False
+        if self.block == BLOCKED_SYNC_WAIT:
+            return bool(ack & CS_IDLE_SYNC_WAIT)
+        if self.oom_wait or self.block:
+            return self.oom_wait and bool(ack & CS_IDLE_RESOURCE_REQ)
+        return not self.frames and self.extract >= self.insert and bool(ack & CS_IDLE_EMPTY)
+
+    def status_wait(self) -> tuple[int, int, int, int]:
+        """(status_blocked_reason, status_wait, wait_sync_ptr, wait_sync_value) as of now (§6.5)."""
+        reason = BLOCKED_RESOURCE if self.oom_wait else self.block
+        if reason == BLOCKED_SYNC_WAIT:
+            wait = STATUS_WAIT_SYNC | self.wait_cond << STATUS_WAIT_COND_SHIFT
+            return reason, wait | (STATUS_WAIT_SYNC_64B if self.wait_64 else 0), self.wait_ptr, self.wait_ref
+        if reason == BLOCKED_SB_WAIT:
+            return reason, self.wait_mask | STATUS_WAIT_SB_SOURCE_WAIT, 0, 0
+        if reason == BLOCKED_PROGRESS_WAIT:
+            return reason, STATUS_WAIT_PROGRESS, 0, 0
+        return reason, 0, 0, 0
+
     def busy_mask(self) -> int:
         """Scoreboard entries with pending work (``status_scoreboards``)."""
         mask = 0
@@ -264,6 +300,11 @@ def unpack_stream(data: bytes, offset: int, g: int, s: int) -> StreamState:
         at += ctypes.sizeof(OpRecord)
     st.regs = list((ctypes.c_uint32 * rec.reg_count).from_buffer_copy(data, at))
     return st
+
+
+def record_offset(stream_num: int) -> int:
+    """Where the executor state starts in ``suspend_buf``: after the CSG suspend record, 64-byte aligned."""
+    return -(-suspend_record_size(stream_num) // 64) * 64
 
 
 def pack_group(states: list[StreamState | None]) -> bytes:

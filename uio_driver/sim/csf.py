@@ -531,6 +531,7 @@ class CsInterpreter(ABC):
             raise CsException(isa.EXC_CS_RESOURCE_TERMINATED, ctx_va,
                               reason="tiler out of memory, no chunk, no fragment work pending, no handler")
 
+
 def _finish_fragment(ctx: heap.HeapContext, demand: int, increment: int) -> None:
     heap.release(ctx, demand)
     if increment:
