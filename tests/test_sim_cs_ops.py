@@ -351,3 +351,52 @@ def test_register_beyond_the_file_is_an_invalid_instruction(rig, q):
 def test_signal_slot_beyond_the_scoreboards_is_an_invalid_instruction(rig, q):
     rig.run(q, [move48(60, SYNC_VA), sync_set32(60, 66, signal=8)])  # entries 0..7
     assert rig.out32(q, FATAL) & 0xFF == 0x49
+
+
+def test_store_state_cycle_count_counts_from_cycle_count_start(rig, q):
+    rig.w32(0x030, 0x103)  # GPU_COMMAND CYCLE_COUNT_START (registers §1.5)
+    started = rig.clock.now_ns()
+    rig.settle(10e-6)
+    t0 = rig.clock.now_ns()
+    rig.run(q, [move48(60, OUT), store_state(60, 1)])
+    ran = t0 + 1_000
+    assert rig.vm.rd64(OUT) == (ran - started) * 198_000_000 // 1_000_000_000  # 198 MHz GPU clock
+
+
+@pytest.mark.parametrize("setup,instr", [
+    ([move48(40, DESC)], op(0x05, 1 << 32)),  # RUN_TILING, progress-increment: tiler context r40
+    ([move48(40, DESC)], op(0x06, 1 << 32)),  # RUN_IDVS, progress-increment (malloc off)
+    ([move48(16, DESC)], op(0x2C, 1 << 32 | 4)),  # RUN_COMPUTE_INDIRECT, SPD_0 = r16
+    ([move48(16, DESC)], run_compute(progress=1)),
+])
+def test_every_run_kind_completes_and_increments_progress(rig, q, setup, instr):
+    rig.scratch(DESC)
+    rig.run(q, setup + [instr, wait(1), progress_load(20), *dump(20, 0b11)], seconds=50e-6)
+    assert rig.words(OUT, 2) == [1, 0] and rig.cs_events(q) == 0
+
+
+def test_jump_at_ring_level_continues_the_ring_afterwards(rig, q):
+    rig.scratch(STREAM_VA)
+    rig.vm.write_words(STREAM_VA, [move32(1, 0x1A)])
+    rig.run(q, [move48(80, STREAM_VA), move32(82, 8), jump(80, 82), move32(2, 0x2B), *dump(1, 0b11)])
+    assert rig.words(OUT, 2) == [0x1A, 0x2B]
+
+
+def test_too_many_ops_in_flight_defer_the_stream(rig, q):
+    rig.scratch(DESC)
+    rig.mcu.config.run_latency_ns = 50_000
+    runs = [run_compute()] * 17  # 16 may be in flight (model limit); the 17th waits for a slot
+    rig.run(q, [move48(16, DESC)] + runs + [move32(1, 0x17), *dump(1, 1)], seconds=20e-6)
+    rig.status_update(0)
+    assert rig.out32(q, STATUS_BLOCKED_REASON) == 4  # DEFERRED (§6.5)
+    assert rig.out64(q, 0x40) == q.ring_va + 8 * 17  # held at the 17th RUN
+    rig.settle(200e-6)
+    assert rig.vm.rd32(OUT) == 0x17
+
+
+def test_an_endless_loop_yields_virtual_time_and_is_busy(rig, q):
+    rig.mcu.config.cs_instr_ns = 1_000  # 256 instructions per run, then 256 us later the next run
+    rig.run(q, [branch(0, ALWAYS, -1)], seconds=2e-3)
+    executor = rig.mcu.executor
+    assert 256 * 7 <= executor.instructions <= 256 * 9
+    assert executor.is_busy(0, 0) and rig.active(q) == 1

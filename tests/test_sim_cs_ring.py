@@ -332,3 +332,26 @@ def test_same_inputs_give_the_same_events_and_memory():
         finally:
             rig.close()
     assert results[0] == results[1]
+
+
+def test_resume_from_a_record_without_stream_state_is_refused(rig, q):
+    rig.run(q, [move32(1, 1)])
+    rig.set_state(0, SUSPEND)
+    record = rig.buffers[SUSPEND_VA]
+    area = -(-(0x20 + 8 * 0x40) // 64) * 64  # after the CSG suspend record (header + 8 streams), aligned
+    record.write(area, b"\0" * 16)  # the executor's part is gone
+    rig.update(cs_in(0, 0), 0, 0x7)
+    rig.update(csg_in(0), RESUME, 0x7)
+    rig.ring_csg(0)
+    with pytest.raises(SimProtocolError, match="holds no command-stream state"):
+        rig.settle()
+
+
+def test_a_fatal_stream_stays_fatal_across_suspend_and_resume(rig, q):
+    rig.run(q, [0x0A << 56])
+    rig.ack_cs(q, 1 << 30, doorbell=False)
+    rig.set_state(0, SUSPEND)
+    rig.update(cs_in(0, 0), 0, 0x7)
+    rig.start_group(0, (q,), state=RESUME)
+    rig.run(q, [move32(1, 1), *dump(1, 1)])
+    assert rig.vm.rd32(OUT) == 0
