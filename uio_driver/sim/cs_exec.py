@@ -332,6 +332,11 @@ class CsExec(CsInterpreter):
         if st.running and st.run_event is None and self._active is not st and st.run_cb is not None:
             st.run_event = self.sim.clock.schedule(self.config.cs_wake_latency_ns, st.run_cb, "CS run")
 
+    def _run_now(self, st: StreamState) -> None:
+        if st.run_event is not None and self._active is None:
+            st.run_event.cancel()
+            self._run_guarded(st)
+
     def _run_guarded(self, st: StreamState) -> None:
         st.run_event = None
         self.mcu.run_guarded(lambda: self._slice(st))

@@ -94,6 +94,10 @@ class CsInterpreter(ABC):
         """Run ``st`` again soon (it may be able to make progress)."""
 
     @abstractmethod
+    def _run_now(self, st: StreamState) -> None:
+        """Run ``st`` now if it was woken (outside any run)."""
+
+    @abstractmethod
     def _sync_updated(self, st: StreamState) -> None:
         """``st`` wrote a sync object: raise SYNC_UPDATE and re-evaluate sync waits."""
 
@@ -168,12 +172,14 @@ class CsInterpreter(ABC):
             self._complete_op(st, op)
             return
         op.due = self.sim.clock.now_ns() + op.latency
-        op.event = self.sim.clock.schedule(op.latency, lambda: self._op_done(st, op), "CS async op")
+        op.event = self.sim.clock.schedule(
+            op.latency, lambda: self.mcu.run_guarded(lambda: self._op_done(st, op)), "CS async op")
 
     def _op_done(self, st: StreamState, op: AsyncOp) -> None:
         op.event = None
         if op in st.ops:
             self._complete_op(st, op)
+            self._run_now(st)  # the front end resumes as soon as the entry clears
 
     def _complete_op(self, st: StreamState, op: AsyncOp) -> None:
         """Apply the op's effect, signal its entry, start ops it was holding, wake the stream."""
