@@ -11,11 +11,12 @@ default; ``SimPlatform(mcu=False)`` gives a GPU with no firmware model).
 """
 
 from .config import SimConfig, SimFaults, SimViolation
+from .cs_exec import CsExec
 from .gpu import SimGpu
 from .mcu import McuState, SimMcu
 from .mcu_config import McuConfig, McuFaults
 from .platform import SimMmioRegion, SimPlatform
 from .walker import SimFault, SimGpuFault, SimTranslation
 
-__all__ = ["McuConfig", "McuFaults", "McuState", "SimConfig", "SimFault", "SimFaults", "SimGpu",
+__all__ = ["CsExec", "McuConfig", "McuFaults", "McuState", "SimConfig", "SimFault", "SimFaults", "SimGpu",
            "SimGpuFault", "SimMcu", "SimMmioRegion", "SimPlatform", "SimTranslation", "SimViolation"]

@@ -209,7 +209,9 @@ class SimViolation:
             GPU access to a locked region), "bad-descriptor" (misaligned block address, table
             attribute bits 63:59, AP[1] = 0, PXN without UXN); simulated MCU: "mcu-as0",
             "mcu-not-running", "no-doorbell", "request-outstanding", "fw-owned-write",
-            "bad-request", "no-suspend-buffer", "bad-suspend-record", "stale-sections".
+            "bad-request", "no-suspend-buffer", "bad-suspend-record" (also a missing stream-state
+            area), "stale-sections"; command-stream executor: "doorbell-no-insert",
+            "ring-insert", "ring-insert-backwards", "ring-overflow".
         message: one-line description naming the register/offset.
         register: register name, when there is one.
         offset: MMIO offset (or physical address for memory checks), when relevant.
