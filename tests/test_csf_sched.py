@@ -16,6 +16,7 @@ import pytest
 from test_csf_sched_rig import MCU_KERNEL_WINDOW, Rig, raises_errno, rig
 
 from uio_driver.csf.group import GroupPriority, GroupStateFlags, GroupStatus, QueueSpec
+from uio_driver.csf.scheduler import SchedulerConfig
 
 
 def _csg_input(r: Rig, slot: int) -> dict[str, int]:
@@ -238,3 +239,12 @@ def test_group_state_of_a_fresh_and_a_busy_group() -> None:
         assert (int(state.flags), state.fatal_queues, state.innocent) == (0, 0, False)
         r.wait(r.submit(group, r.nop_stream(vm)))
         assert r.dev.group_state(group).to_dict()["state"] == 0
+
+
+def test_waiting_on_the_job_interrupt_line_completes_jobs_too() -> None:
+    with rig(SchedulerConfig(wait_on_irq_line=True), run_latency_ns=2_000_000) as r:
+        vm = r.vm()
+        groups = [r.group(vm) for _ in range(10)]  # more groups than slots: ticks while sleeping on the line
+        jobs = [r.submit(g, r.compute_stream(vm, runs=6)) for g in groups]
+        r.wait(jobs)
+        assert all(not j.failed for j in jobs) and r.sched.stats.suspends > 0

@@ -115,12 +115,17 @@ class EventHandler:
         """§7.6 steps 1-7 for CSG slot ``csg``."""
         sched = self.sched
         group = sched.slots[csg.index] if csg.index < len(sched.slots) else None
-        req, ack = csg.req.req, csg.req.ack
-        irq_req, irq_ack = csg.output.read("cs_irq_req"), csg.input.read("cs_irq_ack")
+        inp, out = csg.input, csg.output
+        req, ack = inp.read("req"), out.read("ack")
+        irq_req, irq_ack = out.read("cs_irq_req"), inp.read("cs_irq_ack")
         if req == ack and irq_req == irq_ack:
             return
-        cs_pending = csg.ack_cs_irqs()  # step 2: before looking at CS events (§7.1)
-        events = csg.req.ack_events(int(CSG_EVT_MASK))  # step 3
+        cs_pending = irq_req ^ irq_ack
+        if cs_pending:  # step 2: cs_irq_ack = cs_irq_req before looking at CS events (§7.1)
+            inp.write("cs_irq_ack", irq_req)
+        events = (req ^ ack) & int(CSG_EVT_MASK)
+        if events:  # step 3: acknowledge the CSG events (copy ACK into REQ)
+            inp.write("req", (req & ~events) | (ack & events))
         if group is None:
             return  # nothing is bound to the slot any more: nothing to do for these events
         if events & CsgReq.IDLE:
@@ -144,11 +149,15 @@ class EventHandler:
         self._ring(csg)
 
     def _ring(self, csg: CsgIface) -> None:
-        glb = self.sched.fw.glb
-        if glb is None:
+        """Step 7 (panthor rings it unconditionally): ``panthor_fw_ring_csg_doorbells`` — toggle GLB
+        doorbell_req bit g, write doorbell 0. Inside an interrupt the MCU is known to be running."""
+        fw = self.sched.fw
+        iface = fw.interface
+        if iface is None:
             return
         try:
-            glb.ring_csg_doorbells(1 << csg.index)  # step 7: panthor rings it unconditionally
+            iface.glb.doorbell.toggle(1 << csg.index)
+            fw.mcu.ring()
         except MaliError as err:
             self.sched.recovery.request_reset(f"CSG {csg.index} doorbell failed: {err.message}")
 

@@ -120,18 +120,19 @@ class JobTemplate:
     at its two extreme legal bit patterns finds the single word and the immediate bits that parameter
     lands in (a MOVE32/MOVE48 immediate). :meth:`words` then only ORs the values into a copy — the
     hot path of every submission. The template is verified against the reference function at
-    construction; if the probe does not find a plain immediate, every job uses the reference function.
+    construction; if the probe does not find a plain immediate (or ``patch`` is False, the benchmark's
+    baseline), every job uses the reference function.
     """
 
     _PARAMS = (("stream_addr", 64, 1 << 48), ("stream_size", 8, 1 << 32), ("sync_addr", 8, 1 << 48),
                ("latest_flush", 1, 1 << 32))
 
-    def __init__(self, cs_reg_count: int, sb_slot_count: int) -> None:
+    def __init__(self, cs_reg_count: int, sb_slot_count: int, *, patch: bool = True) -> None:
         self.cs_reg_count, self.sb_slot_count = cs_reg_count, sb_slot_count
         base_args = {name: align for name, align, _ in self._PARAMS}
         self.base = np.array(self._reference(**base_args), dtype=np.uint64)
         self.slots: list[tuple[int, int]] = []  # (word index, immediate mask) per parameter, in _PARAMS order
-        for name, align, limit in self._PARAMS:
+        for name, align, limit in self._PARAMS if patch else ():
             high = ((limit - 1) & ~(align - 1)) ^ align
             probe = np.array(self._reference(**{**base_args, name: high}), dtype=np.uint64)
             changed = np.flatnonzero(probe != self.base)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import errno as _errno
 import logging
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -66,7 +67,11 @@ class SchedulerConfig:
         job_timeout_s: no-progress time after which a queue's group times out (5000 ms).
         csg_timeout_s: CSG request acknowledgement timeout (100 ms).
         reset_on_timeout: reset the GPU when a job times out (see :mod:`.recovery`).
-        poll_interval_s: polling interval of waits on hardware (virtual clocks jump between events).
+        poll_interval_s: polling interval of waits without a JOB interrupt line.
+        wait_on_irq_line: sleep on the JOB interrupt line instead of polling (less CPU on a board; on
+            the simulator polling coalesces completions and is faster).
+        wait_slice_s: longest sleep on the JOB interrupt line before memory-only conditions and the
+            MMU line are checked again.
     """
 
     tick_period_s: float = 0.010
@@ -74,17 +79,19 @@ class SchedulerConfig:
     csg_timeout_s: float = 0.100
     reset_on_timeout: bool = True
     poll_interval_s: float = 10e-6
+    wait_on_irq_line: bool = False
+    wait_slice_s: float = 0.001
 
     def validate(self) -> None:
         """Raises InvalidArgument naming the first bad value."""
-        for name in ("tick_period_s", "job_timeout_s", "csg_timeout_s", "poll_interval_s"):
+        for name in ("tick_period_s", "job_timeout_s", "csg_timeout_s", "poll_interval_s", "wait_slice_s"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 3600:
                 raise InvalidArgument(f"SchedulerConfig.{name} must be a positive number of seconds, "
                                       f"got {value!r}")
-        if not isinstance(self.reset_on_timeout, bool):
-            raise InvalidArgument(f"SchedulerConfig.reset_on_timeout must be a bool, "
-                                  f"got {self.reset_on_timeout!r}")
+        for flag in ("reset_on_timeout", "wait_on_irq_line"):
+            if not isinstance(getattr(self, flag), bool):
+                raise InvalidArgument(f"SchedulerConfig.{flag} must be a bool, got {getattr(self, flag)!r}")
 
 
 @dataclass
@@ -394,15 +401,17 @@ class Scheduler:
 
     # -- processing and waiting ------------------------------------------------------------------------
 
-    def process(self) -> None:
-        """Service interrupts and run deferred work: MMU-fault isolation, heap growth, job timeouts, a
-        pending GPU reset, a due tick. Re-entrant calls (from inside a wait of this work) return at once."""
+    def process(self, *, service: bool = True) -> None:
+        """Service interrupts (unless the caller just did) and run deferred work: MMU-fault isolation,
+        heap growth, job timeouts, a pending GPU reset, a due tick. Re-entrant calls (from inside a wait
+        of this work) return at once."""
         if self._busy or self._closed:
             return
         self._busy = True
         try:
-            self.fw.mcu.service()
-            self.mmu.service()
+            if service:
+                self.fw.mcu.service()
+                self.mmu.service()
             for group in self.resident_groups():
                 self.check_completion(group)
             self.recovery.check_vm_faults()
@@ -428,6 +437,13 @@ class Scheduler:
     def wait_for(self, predicate: Callable[[], object], timeout: float, what: str) -> None:
         """Run the scheduler until ``predicate()`` is truthy, for at most ``timeout`` seconds.
 
+        By default it polls (``clock.poll``: the interrupts are serviced at every step, so several
+        completions that land within one poll interval are handled by one pass). With
+        ``wait_on_irq_line`` and a JOB interrupt line (UIO, vfio, the simulator) it sleeps on the line
+        instead — woken by the firmware's interrupts — in slices of at most ``wait_slice_s`` (the MMU
+        line and memory-only conditions such as ring room are checked between slices). Either way it
+        never sleeps past the scheduler's next deadline (tick, job timeout).
+
         Raises:
             Timeout: naming ``what``.
         """
@@ -435,6 +451,27 @@ class Scheduler:
             raise InvalidArgument(f"wait for {what}: timeout {timeout!r} must be finite and >= 0")
         clock = self.clock
         deadline = clock.now_ns() + int(timeout * 1e9)
+        platform = self.gpu.platform
+        line = platform.irq("job") if self.config.wait_on_irq_line and platform.has_irq("job") else None
+        slice_ns = int(self.config.wait_slice_s * 1e9)
+        serviced = False
+        while True:
+            self.process(service=not serviced)
+            if predicate():
+                return
+            now = clock.now_ns()
+            if now >= deadline:
+                raise Timeout(f"{what}: not reached after {timeout * 1e3:.6g} ms")
+            nxt = self.next_deadline_ns()
+            limit = min(deadline, now + slice_ns if nxt is None else max(min(nxt, now + slice_ns), now + 1))
+            if line is not None:
+                line.wait((limit - now) / 1e9)  # serviced (and re-enabled) by process()
+                serviced = False
+            else:
+                serviced = self._poll(predicate, limit - now, what)
+
+    def _poll(self, predicate: Callable[[], object], wait_ns: int, what: str) -> bool:
+        """Poll until ``predicate`` or deferred work; True when the interrupts were just serviced."""
         mcu, mmu = self.fw.mcu, self.mmu
 
         def ready() -> bool:
@@ -442,26 +479,25 @@ class Scheduler:
             mmu.service()
             return bool(predicate()) or self._work_pending()
 
-        while True:
-            self.process()
-            if predicate():
-                return
-            now = clock.now_ns()
-            if now >= deadline:
-                raise Timeout(f"{what}: not reached after {timeout * 1e3:.6g} ms")
-            nxt = self.next_deadline_ns()
-            limit = deadline if nxt is None else max(min(deadline, nxt), now + 1)
-            try:
-                clock.poll(ready, (limit - now) / 1e9, what, self.config.poll_interval_s)
-            except Timeout:
-                pass
+        try:
+            self.clock.poll(ready, wait_ns / 1e9, what, self.config.poll_interval_s)
+        except Timeout:
+            return False
+        return True
 
     def wait_jobs(self, jobs: Sequence[Job], timeout: float | None = None) -> None:
         """Wait until every job is done (successfully or not); default timeout: twice the job timeout
         plus a second (a job that makes no progress fails with ETIMEDOUT before that)."""
         limit = 2 * self.config.job_timeout_s + 1.0 if timeout is None else timeout
-        pending = [j for j in jobs if not j.done]
-        self.wait_for(lambda: all(j.done for j in pending), limit, f"{len(pending)} job(s) to complete")
+        pending = deque(j for j in jobs if not j.done)
+        count = len(pending)
+
+        def all_done() -> bool:  # amortised O(1) per wake-up: drop the finished jobs at the front
+            while pending and pending[0].done:
+                pending.popleft()
+            return not pending
+
+        self.wait_for(all_done, limit, f"{count} job(s) to complete")
 
     # -- the tick --------------------------------------------------------------------------------------
 
