@@ -47,7 +47,7 @@ class VirtualClock(Clock):
 
     def __init__(self) -> None:
         self._now_ns = 0
-        self._queue: list[Event] = []
+        self._queue: list[tuple[int, int, Event]] = []
         self._seq = itertools.count()
         #: Number of callbacks run so far (handy for determinism checks).
         self.events_run = 0
@@ -72,17 +72,18 @@ class VirtualClock(Clock):
         if time_ns < self._now_ns:
             raise InvalidArgument(f"cannot schedule {what or 'event'} at {time_ns} ns < now {self._now_ns}")
         event = Event(int(time_ns), next(self._seq), callback, what)
-        heapq.heappush(self._queue, event)
+        heapq.heappush(self._queue, (event.time_ns, event.seq, event))
         return event
 
     def next_event_ns(self) -> int | None:
         """Time of the earliest pending event, or None."""
-        while self._queue and self._queue[0].cancelled:
-            heapq.heappop(self._queue)
-        return self._queue[0].time_ns if self._queue else None
+        queue = self._queue
+        while queue and queue[0][2].cancelled:
+            heapq.heappop(queue)
+        return queue[0][0] if queue else None
 
     def pending(self) -> list[Event]:
-        return sorted(e for e in self._queue if not e.cancelled)
+        return [e for _, _, e in sorted(self._queue) if not e.cancelled]
 
     # -- advancing --------------------------------------------------------------------------------
 
@@ -94,7 +95,7 @@ class VirtualClock(Clock):
             nxt = self.next_event_ns()
             if nxt is None or nxt > time_ns:
                 break
-            event = heapq.heappop(self._queue)
+            event = heapq.heappop(self._queue)[2]
             self._now_ns = event.time_ns
             self.events_run += 1
             event.callback()

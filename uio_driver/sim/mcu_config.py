@@ -9,6 +9,7 @@ model; they are validated when the MCU samples them (boot start, doorbell proces
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 from ..errors import InvalidArgument
@@ -93,6 +94,9 @@ class McuConfig:
 
     def validate(self) -> None:
         """Raises InvalidArgument naming the first bad field."""
+        _validate_once(self, self._validate)
+
+    def _validate(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
             limit = (1 << 63) - 1 if f.name.endswith("_ns") else _U32
@@ -156,6 +160,9 @@ class McuFaults:
 
     def validate(self) -> None:
         """Raises InvalidArgument naming the first bad hook."""
+        _validate_once(self, self._validate)
+
+    def _validate(self) -> None:
         for name in ("never_boots", "slow_boot", "run_never_completes", "instruction_fault_fatal"):
             if not isinstance(getattr(self, name), bool):
                 raise InvalidArgument(f"McuFaults.{name} must be a bool, got {getattr(self, name)!r}")
@@ -170,6 +177,25 @@ class McuFaults:
         if self.corrupt_interface is not None and self.corrupt_interface not in INTERFACE_CORRUPTIONS:
             raise InvalidArgument(f"McuFaults.corrupt_interface {self.corrupt_interface!r} is not one of "
                                   f"{sorted(INTERFACE_CORRUPTIONS)}")
+
+
+#: Field-value tuples (with their types, so True is not 1) that passed validation: the MCU
+#: re-validates its settings before every answer (tests change them between requests), which would
+#: otherwise cost a field walk per doorbell.
+_VALIDATED: set[tuple[object, ...]] = set()
+
+
+def _validate_once(obj: object, check: Callable[[], None]) -> None:
+    key = (type(obj), *((type(v), v) for v in vars(obj).values()))
+    try:
+        if key in _VALIDATED:
+            return
+    except TypeError:  # an unhashable (hence invalid) value: let the check name it
+        check()
+        return
+    check()
+    if len(_VALIDATED) < 4096:
+        _VALIDATED.add(key)
 
 
 class McuCrash(Exception):

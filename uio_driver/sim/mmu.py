@@ -515,8 +515,11 @@ class SimMmu:
         check_access_args(as_nr, va, size, access, source)
         if size == 0:
             return []
-        self._sim.require_l2_ready(f"AS{as_nr} GPU {access} of {size} bytes at VA {va:#x}")
-        self._wait_unlocked(s, va, size, access, allow_stall)
+        sim = self._sim
+        if not (sim.power_domain_on and sim.power.l2_ready()):  # message built only when needed
+            sim.require_l2_ready(f"AS{as_nr} GPU {access} of {size} bytes at VA {va:#x}")
+        if s.locked is not None:
+            self._wait_unlocked(s, va, size, access, allow_stall)
         if self.injected:
             inj = self._take_injected(as_nr, va, size, on_walk=False)
             if inj is not None:

@@ -518,9 +518,10 @@ def identity_translation(va: int, oas: int) -> SimTranslation | WalkFault:
 def check_access_args(as_nr: int, va: int, size: int, access: str, source: int) -> None:
     """Refuse a malformed GPU access (InvalidArgument): non-integer or out-of-range VA/size,
     an unknown access type, a SOURCE_ID wider than FAULTSTATUS bits 31:16."""
-    for label, v in (("VA", va), ("size", size), ("source", source)):
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise InvalidArgument(f"sim: AS{as_nr} GPU access {label} must be an integer, got {v!r}")
+    if not (type(va) is int and type(size) is int and type(source) is int):  # noqa: E721 - bool is not int here
+        for label, v in (("VA", va), ("size", size), ("source", source)):
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise InvalidArgument(f"sim: AS{as_nr} GPU access {label} must be an integer, got {v!r}")
     if not 0 <= va < _U64_LIMIT or size < 0 or va + size > _U64_LIMIT:
         raise InvalidArgument(f"sim: AS{as_nr} GPU access [{va:#x}, +{size:#x}) is not inside the 64-bit "
                               "VA space")
