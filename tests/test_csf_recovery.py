@@ -192,3 +192,21 @@ def test_unacknowledged_csg_request_resets_and_marks_the_victim_innocent() -> No
         fresh = r.group(vm)
         r.wait(r.submit(fresh, r.nop_stream(vm)))
         assert fresh.queues[0].seqno == 1
+
+
+def test_destroying_a_group_whose_terminate_times_out_resets_first() -> None:
+    with rig(run_latency_ns=5_000_000) as r:
+        vm = r.vm()
+        group, other = r.group(vm), r.group(vm)
+        job = r.submit(group, r.compute_stream(vm, runs=100))  # 500 ms: still running when destroyed
+        other_job = r.submit(other, r.compute_stream(vm, runs=100, offset=0x5000))
+        r.run_until(lambda: group.resident and other.resident, 0.1, "both resident")
+        slot = group.csg_slot
+        assert slot is not None
+        r.faults.never_ack_csg, r.faults.never_ack_csg_slots = 0x7, 1 << slot
+        r.dev.destroy_group(group)
+        r.faults.never_ack_csg = 0
+        assert len(r.sched.recovery.resets) == 1 and job.error == errno.ECANCELED
+        assert r.sched.slots[slot] is None and group.handle not in r.sched.groups
+        r.wait(other_job)
+        assert not other_job.failed  # suspended cleanly by the reset and resumed

@@ -223,7 +223,10 @@ class Scheduler:
             batch = SlotRequests()
             batch.add(slot, request_state(self.csg(slot), CsgState.TERMINATE))
             if batch.apply(self.fw, self.config.csg_timeout_s):
+                # The firmware may still use the group's memory: reset now, before it is freed.
                 self.recovery.request_reset(f"group {group.handle}: TERMINATE not acknowledged")
+                if not self.recovery.in_reset:
+                    self.recovery.reset()
             else:
                 self.stats.terminates += 1
                 self._stop_queues(group)
