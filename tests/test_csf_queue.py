@@ -267,3 +267,16 @@ def test_a_job_stores_a_pattern_seen_through_the_dma_buffer() -> None:
         assert list(np.frombuffer(out.read(0x40, 32), dtype="<u4")) == pattern
         assert out.read(0, 0x40) == bytes(0x40)
         assert group.queues[0].seqno == 1
+
+
+def test_ring_writes_on_a_device_memory_carveout_give_the_same_words() -> None:
+    with rig() as r:
+        r.dev.mmu.allocator.device_memory = True  # as on UIO / /dev/mem mappings: no memcpy
+        vm = r.vm()
+        group = r.group(vm)
+        va, size = r.nop_stream(vm)
+        job = r.dev.submit(group, 0, va, size, latest_flush=7)
+        r.wait(job)
+        q = group.queues[0]
+        assert _ring_words(q, 0, 16) == panthor_job_instructions(va, size, q.sync_va, 7)
+        assert not job.failed and q.seqno == 1

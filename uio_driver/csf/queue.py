@@ -171,6 +171,14 @@ def job_template(cs_reg_count: int = G610_CS_REG_COUNT,
     return JobTemplate(cs_reg_count, sb_slot_count)
 
 
+def _plain_copy(dst: np.ndarray, src: np.ndarray) -> None:
+    dst[...] = src
+
+
+def _device_copy(dst: np.ndarray, src: np.ndarray) -> None:
+    np.bitwise_or(src, np.uint64(0), out=dst)
+
+
 @dataclass(eq=False)
 class Job:
     """One submitted job (panthor's ``panthor_job`` and its done fence).
@@ -260,6 +268,9 @@ class Queue:
         self.ring_size = self.ring.size
         self.credit_limit = self.ring_size // INSTR_SIZE
         self.job_credits = job_instruction_count()
+        # A Device-memory carveout mapping (UIO, /dev/mem) must not be written with memcpy: copy
+        # element by element there, as DmaBuffer.write does (platform/dma.py).
+        self._copy = _device_copy if self.ring.buffer.allocator.device_memory else _plain_copy
 
     # -- addresses ------------------------------------------------------------------------------------
 
@@ -352,9 +363,9 @@ class Queue:
         nwords = len(self._ring)
         pos = (start // INSTR_SIZE) & (nwords - 1)
         first = min(count, nwords - pos)
-        self._ring[pos:pos + first] = words[:first]
+        self._copy(self._ring[pos:pos + first], words[:first])
         if first < count:  # wrap around the end of the ring
-            self._ring[:count - first] = words[first:]
+            self._copy(self._ring[:count - first], words[first:])
         end = start + count * INSTR_SIZE
         self.ring.buffer.sync_for_device()  # write barrier: the ring before the pointers (§2.4 step 5)
         self._io64[_IN_EXTRACT] = self._io64[_OUT_EXTRACT]
