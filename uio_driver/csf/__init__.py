@@ -1,6 +1,8 @@
 """Command-stream frontend (CSF) support: the CS instruction set, stream builder, disassembler and
-panthor's per-job ring sequence. (Queues, groups, scheduling and sync objects live in sibling
-modules.)
+panthor's per-job ring sequence. Queues, groups and scheduling live in sibling modules, imported
+explicitly so the instruction-set tools stay light: ``queue.py``, ``group.py``, ``csg_slots.py``,
+``scheduler.py``, ``tick.py``, ``events.py``, ``recovery.py``, ``heap.py``, ``kmem.py`` and
+``device.py`` (:class:`~uio_driver.csf.device.CsfDevice`, the whole driver in one object).
 
 The most used names are re-exported here::
 
