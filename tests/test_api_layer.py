@@ -14,8 +14,8 @@ from types import ModuleType
 import pytest
 
 import uio_driver
-from uio_driver.api import Submit, deadline_ns, map_flags
 from uio_driver.api import GpuDevice as ApiDevice
+from uio_driver.api import Submit, deadline_ns, map_flags
 from uio_driver.csf import CsBuilder
 from uio_driver.errors import InvalidArgument
 
@@ -90,9 +90,15 @@ def test_layer_round_trip() -> None:
         vm.map(out, 0x500000, flags="noexec,uncached")
         words = []
         for i in range(3):
-            b = CsBuilder().move48(68, 0x500000 + 4 * i).move32(70, 10 + i).store_multiple(68, 70, 1).wait(0xFF)
+            b = (
+                CsBuilder()
+                .move48(68, 0x500000 + 4 * i)
+                .move32(70, 10 + i)
+                .store_multiple(68, 70, 1)
+                .wait(0xFF)
+            )
             text = b.move32(70, 0).flush_cache2(70, signal_slot=1).wait(0xFF).to_bytes()
-            code.mmap()[256 * i: 256 * i + len(text)] = text
+            code.mmap()[256 * i : 256 * i + len(text)] = text
             words.append((0x400000 + 256 * i, len(text)))
         timeline = dev.syncobj_create()
         group = dev.group_create(vm, [(0, 4096), (3, 8192)])

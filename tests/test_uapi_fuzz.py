@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import uio_driver
-from uio_driver.api import GpuDevice, Submit
+from uio_driver.api import Submit
 from uio_driver.csf import CsBuilder
 from uio_driver.uapi import ioctls as I
 from uio_driver.uapi import structs as S
@@ -24,8 +24,18 @@ from uio_driver.uapi.usercopy import address_of
 
 pytestmark = pytest.mark.sim_only
 
-ALLOWED = {errno.EINVAL, errno.ENOENT, errno.EFAULT, errno.E2BIG, errno.ENOMEM, errno.EBUSY, errno.EACCES,
-           errno.EPERM, errno.ETIME, errno.ENOTTY}
+ALLOWED = {
+    errno.EINVAL,
+    errno.ENOENT,
+    errno.EFAULT,
+    errno.E2BIG,
+    errno.ENOMEM,
+    errno.EBUSY,
+    errno.EACCES,
+    errno.EPERM,
+    errno.ETIME,
+    errno.ENOTTY,
+}
 #: Scratch memory for user pointers: 8 KiB followed by a PROT_NONE guard page, so a pointer or a length
 #: that runs past the end faults (EFAULT) instead of scribbling over the interpreter's heap - the fuzz
 #: never hands out an address it does not own.
@@ -74,8 +84,29 @@ class Fixture:
     def values(self) -> st.SearchStrategy[int]:
         base = address_of(self.scratch)
         return st.one_of(
-            st.sampled_from([0, 1, 2, 3, 4, 7, 8, 16, 24, 40, 48, 64, 0x1000, 0x10000, 0x100000, 1 << 31,
-                             1 << 47, 0xFFFFFFFF, (1 << 64) - 1]),
+            st.sampled_from(
+                [
+                    0,
+                    1,
+                    2,
+                    3,
+                    4,
+                    7,
+                    8,
+                    16,
+                    24,
+                    40,
+                    48,
+                    64,
+                    0x1000,
+                    0x10000,
+                    0x100000,
+                    1 << 31,
+                    1 << 47,
+                    0xFFFFFFFF,
+                    (1 << 64) - 1,
+                ]
+            ),
             st.sampled_from([base, base + 8, base + 3, base + SCRATCH_SIZE - 8, 16, 4096 * 3]),
             st.integers(0, (1 << 64) - 1),
         )
@@ -101,8 +132,13 @@ def _sync_ops(draw: Any, fx: Fixture) -> bytes:
     ops = []
     for _ in range(8):
         flags = draw(st.sampled_from([0, 1 << 31, 1 << 31, (1 << 31) | 1, 1, 2, 1 << 8]))
-        ops.append(S.DrmPanthorSyncOp(flags=flags, handle=draw(st.integers(0, 4)),
-                                      timeline_value=draw(st.sampled_from([0, 0, 0, 1, 2, 7]))))
+        ops.append(
+            S.DrmPanthorSyncOp(
+                flags=flags,
+                handle=draw(st.integers(0, 4)),
+                timeline_value=draw(st.sampled_from([0, 0, 0, 1, 2, 7])),
+            )
+        )
     return b"".join(bytes(o) for o in ops)
 
 
@@ -112,19 +148,38 @@ def _elements(draw: Any, desc: I.IoctlDesc, fx: Fixture) -> bytes:
     out: list[Any] = []
     for _ in range(4):
         if desc.struct is S.DrmPanthorVmBind:
-            out.append(S.DrmPanthorVmBindOp(
-                flags=draw(st.sampled_from([0, 1 << 28, 2 << 28, 3 << 28, 2, 7])), bo_handle=draw(st.integers(0, 3)),
-                bo_offset=draw(st.sampled_from([0, 4096, 3])), va=draw(st.sampled_from([0, 0x200000, 0x100000, 5])),
-                size=draw(st.sampled_from([0, 4096, 8192, 1 << 21])), syncs=syncs))
+            out.append(
+                S.DrmPanthorVmBindOp(
+                    flags=draw(st.sampled_from([0, 1 << 28, 2 << 28, 3 << 28, 2, 7])),
+                    bo_handle=draw(st.integers(0, 3)),
+                    bo_offset=draw(st.sampled_from([0, 4096, 3])),
+                    va=draw(st.sampled_from([0, 0x200000, 0x100000, 5])),
+                    size=draw(st.sampled_from([0, 4096, 8192, 1 << 21])),
+                    syncs=syncs,
+                )
+            )
         elif desc.struct is S.DrmPanthorGroupCreate:
-            out.append(S.DrmPanthorQueueCreate(priority=draw(st.integers(0, 16)),
-                                               ringbuf_size=draw(st.sampled_from([4096, 16384, 65536, 3000]))))
+            out.append(
+                S.DrmPanthorQueueCreate(
+                    priority=draw(st.integers(0, 16)),
+                    ringbuf_size=draw(st.sampled_from([4096, 16384, 65536, 3000])),
+                )
+            )
         elif desc.struct is S.DrmPanthorGroupSubmit:
-            addr, size = draw(st.sampled_from([(0x100000, 64), (0x100040, 8), (0, 0), (0x9000000, 64), (0, 64),
-                                               (0x100000, 4096)]))
-            out.append(S.DrmPanthorQueueSubmit(
-                queue_index=draw(st.integers(0, 1)), stream_size=size, stream_addr=addr,
-                latest_flush=draw(st.sampled_from([0, 0, 1, 1 << 24])), syncs=syncs))
+            addr, size = draw(
+                st.sampled_from(
+                    [(0x100000, 64), (0x100040, 8), (0, 0), (0x9000000, 64), (0, 64), (0x100000, 4096)]
+                )
+            )
+            out.append(
+                S.DrmPanthorQueueSubmit(
+                    queue_index=draw(st.integers(0, 1)),
+                    stream_size=size,
+                    stream_addr=addr,
+                    latest_flush=draw(st.sampled_from([0, 0, 1, 1 << 24])),
+                    syncs=syncs,
+                )
+            )
         else:
             out.append((ctypes.c_uint32 * 4)(*(draw(st.integers(0, 4)) for _ in range(4))))
     return b"".join(bytes(o) for o in out)
@@ -133,31 +188,57 @@ def _elements(draw: Any, desc: I.IoctlDesc, fx: Fixture) -> bytes:
 def _template(desc: I.IoctlDesc, fx: Fixture, draw: Any) -> dict[str, Any]:
     """Mostly valid fields for ``desc`` (pointers into the scratch regions)."""
     stride = ELEMENT_SIZE.get(desc.struct, 16)
-    arr = S.DrmPanthorObjArray(stride=draw(st.sampled_from([stride] * 6 + [stride - 8, stride + 8, 8])),
-                               count=draw(st.integers(0, 4)), array=fx.region(0))
-    t: dict[str, Any] = {"vm_id": 1, "id": 1, "group_handle": 1, "handle": draw(st.integers(0, 3)),
-                         "handles": fx.region(2), "points": draw(st.sampled_from([0, fx.region(3)])),
-                         "count_handles": draw(st.integers(0, 4)), "ops": arr, "queues": arr, "queue_submits": arr,
-                         "size": draw(st.sampled_from([0, 4096, 5000, 104])), "pointer": fx.region(3),
-                         "timeout_nsec": 0}
+    arr = S.DrmPanthorObjArray(
+        stride=draw(st.sampled_from([stride] * 6 + [stride - 8, stride + 8, 8])),
+        count=draw(st.integers(0, 4)),
+        array=fx.region(0),
+    )
+    t: dict[str, Any] = {
+        "vm_id": 1,
+        "id": 1,
+        "group_handle": 1,
+        "handle": draw(st.integers(0, 3)),
+        "handles": fx.region(2),
+        "points": draw(st.sampled_from([0, fx.region(3)])),
+        "count_handles": draw(st.integers(0, 4)),
+        "ops": arr,
+        "queues": arr,
+        "queue_submits": arr,
+        "size": draw(st.sampled_from([0, 4096, 5000, 104])),
+        "pointer": fx.region(3),
+        "timeout_nsec": 0,
+    }
     if desc.struct is S.DrmPanthorGroupCreate:
-        t.update(max_compute_cores=4, max_fragment_cores=4, max_tiler_cores=1, priority=1,
-                 compute_core_mask=0x50005, fragment_core_mask=0x50005, tiler_core_mask=1)
+        t.update(
+            max_compute_cores=4,
+            max_fragment_cores=4,
+            max_tiler_cores=1,
+            priority=1,
+            compute_core_mask=0x50005,
+            fragment_core_mask=0x50005,
+            tiler_core_mask=1,
+        )
     if desc.struct is S.DrmPanthorVmBind:
         t["flags"] = draw(st.sampled_from([0, 1]))
     return t
 
 
-@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                  HealthCheck.too_slow])
+@settings(
+    max_examples=800,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(data=st.data())
 def test_random_ioctls_only_raise_panthor_errnos(fx: Fixture, data: st.DataObject) -> None:
     fx.ensure()
     desc = data.draw(st.sampled_from(WEIGHTED))
     draw = data.draw
-    regions = [_elements(draw, desc, fx), _sync_ops(draw, fx),
-               bytes((ctypes.c_uint32 * 8)(*(draw(st.integers(0, 5)) for _ in range(8)))),
-               draw(st.binary(min_size=0, max_size=SCRATCH_SIZE // 4))]
+    regions = [
+        _elements(draw, desc, fx),
+        _sync_ops(draw, fx),
+        bytes((ctypes.c_uint32 * 8)(*(draw(st.integers(0, 5)) for _ in range(8)))),
+        draw(st.binary(min_size=0, max_size=SCRATCH_SIZE // 4)),
+    ]
     for i, blob in enumerate(regions):
         ctypes.memmove(fx.region(i), blob[: SCRATCH_SIZE // 4], min(len(blob), SCRATCH_SIZE // 4))
     arg = desc.struct()
@@ -184,8 +265,10 @@ def test_random_request_numbers(fx: Fixture, request: int, address: int) -> None
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(offset=st.one_of(st.integers(0, 1 << 40), st.sampled_from([0, 1 << 32, (1 << 32) + 4096])),
-       length=st.integers(0, 1 << 24))
+@given(
+    offset=st.one_of(st.integers(0, 1 << 40), st.sampled_from([0, 1 << 32, (1 << 32) + 4096])),
+    length=st.integers(0, 1 << 24),
+)
 def test_random_mmap(fx: Fixture, offset: int, length: int) -> None:
     try:
         view = fx.dev.mmap(offset, length)
@@ -207,7 +290,7 @@ def test_device_still_runs_a_job_after_the_fuzz(fx: Fixture) -> None:
     b = CsBuilder().move48(68, 0x5000000).move32(70, 0xC0FFEE).store_multiple(68, 70, 1).wait(0xFF)
     b.move32(70, 0).flush_cache2(70, signal_slot=1).wait(0xFF)
     text = b.to_bytes()
-    code.mmap()[:len(text)] = text
+    code.mmap()[: len(text)] = text
     done = dev.syncobj_create()
     dev.group_create(vm).submit([Submit(0, 0x4000000, len(text), signal=[done])])
     done.wait(timeout=1.0)

@@ -41,7 +41,7 @@ def setup(dev: GpuDevice) -> tuple[Vm, Bo, Bo]:
 def store_stream(code: Bo, slot: int, offset: int, value: int) -> tuple[int, int]:
     b = CsBuilder().move48(68, OUT_VA + offset).move32(70, value).store_multiple(68, 70, 1).wait(0xFF)
     text = b.move32(70, 0).flush_cache2(70, signal_slot=1).wait(0xFF).to_bytes()
-    code.mmap()[slot * 512: slot * 512 + len(text)] = text
+    code.mmap()[slot * 512 : slot * 512 + len(text)] = text
     return CODE_VA + slot * 512, len(text)
 
 
@@ -50,7 +50,7 @@ def hang_stream(code: Bo, slot: int) -> tuple[int, int]:
     # progress and the 5 s job timeout fires (§5.4)
     b = CsBuilder().move48(80, OUT_VA + 0x800).move48(82, 0).sync_wait64(80, 82, "GREATER")
     text = b.to_bytes()
-    code.mmap()[slot * 512: slot * 512 + len(text)] = text
+    code.mmap()[slot * 512 : slot * 512 + len(text)] = text
     return CODE_VA + slot * 512, len(text)
 
 
@@ -84,9 +84,11 @@ def test_failed_reset_makes_every_call_enodev(dev: GpuDevice) -> None:
     if not dev.gone:
         dev.run_until(lambda: dev.gone, 10.0)
     assert dev.gone
-    for request, arg in ((I.DRM_IOCTL_PANTHOR_VM_CREATE, S.DrmPanthorVmCreate()),
-                         (I.DRM_IOCTL_PANTHOR_DEV_QUERY, S.DrmPanthorDevQuery()),
-                         (I.DRM_IOCTL_PANTHOR_GROUP_GET_STATE, S.DrmPanthorGroupGetState(group_handle=1))):
+    for request, arg in (
+        (I.DRM_IOCTL_PANTHOR_VM_CREATE, S.DrmPanthorVmCreate()),
+        (I.DRM_IOCTL_PANTHOR_DEV_QUERY, S.DrmPanthorDevQuery()),
+        (I.DRM_IOCTL_PANTHOR_GROUP_GET_STATE, S.DrmPanthorGroupGetState(group_handle=1)),
+    ):
         with pytest.raises(OSError) as info:
             dev.ioctl(request, arg)
         assert info.value.errno == errno.ENODEV

@@ -38,12 +38,17 @@ def refused(dev: GpuDevice, request: int, arg: Any) -> int:
     with pytest.raises(OSError) as info:
         dev.ioctl(request, arg)
     assert snapshot(dev) == before
-    return info.value.errno
+    return int(info.value.errno or 0)
 
 
 def create(dev: GpuDevice, vm: Vm, **fields: int) -> S.DrmPanthorTilerHeapCreate:
-    base = {"vm_id": vm.id, "initial_chunk_count": 1, "chunk_size": 128 * KIB, "max_chunks": 4,
-            "target_in_flight": 0}
+    base = {
+        "vm_id": vm.id,
+        "initial_chunk_count": 1,
+        "chunk_size": 128 * KIB,
+        "max_chunks": 4,
+        "target_in_flight": 0,
+    }
     base.update(fields)
     return S.DrmPanthorTilerHeapCreate(**base)
 
@@ -75,14 +80,17 @@ def test_create_outputs_and_chunk_list(dev: GpuDevice) -> None:
     del vm1
 
 
-@pytest.mark.parametrize("fields", [
-    {"initial_chunk_count": 0},
-    {"initial_chunk_count": 5, "max_chunks": 4},  # upstream rule (§7.1 #6)
-    {"chunk_size": 124 * KIB},
-    {"chunk_size": 8 * MIB + 4 * KIB},
-    {"chunk_size": 128 * KIB + 512},
-    {"vm_id": 9},
-])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"initial_chunk_count": 0},
+        {"initial_chunk_count": 5, "max_chunks": 4},  # upstream rule (§7.1 #6)
+        {"chunk_size": 124 * KIB},
+        {"chunk_size": 8 * MIB + 4 * KIB},
+        {"chunk_size": 128 * KIB + 512},
+        {"vm_id": 9},
+    ],
+)
 def test_create_refusals(dev: GpuDevice, fields: dict[str, int]) -> None:
     vm = dev.vm_create()
     assert refused(dev, I.DRM_IOCTL_PANTHOR_TILER_HEAP_CREATE, create(dev, vm, **fields)) == errno.EINVAL
@@ -104,21 +112,43 @@ def test_too_much_memory_is_enomem(dev: GpuDevice) -> None:
 
 def test_destroy_rules_and_memory(dev: GpuDevice) -> None:
     vm, other = dev.vm_create(), dev.vm_create()
-    assert refused(dev, I.DRM_IOCTL_PANTHOR_TILER_HEAP_DESTROY,
-                   S.DrmPanthorTilerHeapDestroy(handle=other.id << 16)) == errno.ENOENT  # no pool (§7.1 #5)
+    assert (
+        refused(
+            dev, I.DRM_IOCTL_PANTHOR_TILER_HEAP_DESTROY, S.DrmPanthorTilerHeapDestroy(handle=other.id << 16)
+        )
+        == errno.ENOENT
+    )  # no pool (§7.1 #5)
     heap = dev.heap_create(vm, chunk_size=128 * KIB, initial_chunks=2, max_chunks=2)
     used = dev.allocator.used_bytes
     extra = dev.heap_create(vm, chunk_size=512 * KIB, initial_chunks=2, max_chunks=4)
-    assert refused(dev, I.DRM_IOCTL_PANTHOR_TILER_HEAP_DESTROY,
-                   S.DrmPanthorTilerHeapDestroy(handle=extra.handle, pad=1)) == errno.EINVAL
-    assert refused(dev, I.DRM_IOCTL_PANTHOR_TILER_HEAP_DESTROY,
-                   S.DrmPanthorTilerHeapDestroy(handle=(vm.id << 16) | 7)) == errno.EINVAL
-    assert refused(dev, I.DRM_IOCTL_PANTHOR_TILER_HEAP_DESTROY,
-                   S.DrmPanthorTilerHeapDestroy(handle=(9 << 16))) == errno.EINVAL
+    assert (
+        refused(
+            dev,
+            I.DRM_IOCTL_PANTHOR_TILER_HEAP_DESTROY,
+            S.DrmPanthorTilerHeapDestroy(handle=extra.handle, pad=1),
+        )
+        == errno.EINVAL
+    )
+    assert (
+        refused(
+            dev,
+            I.DRM_IOCTL_PANTHOR_TILER_HEAP_DESTROY,
+            S.DrmPanthorTilerHeapDestroy(handle=(vm.id << 16) | 7),
+        )
+        == errno.EINVAL
+    )
+    assert (
+        refused(dev, I.DRM_IOCTL_PANTHOR_TILER_HEAP_DESTROY, S.DrmPanthorTilerHeapDestroy(handle=(9 << 16)))
+        == errno.EINVAL
+    )
     extra.destroy()
     assert dev.allocator.used_bytes == used  # its two chunks went back
-    assert refused(dev, I.DRM_IOCTL_PANTHOR_TILER_HEAP_DESTROY,
-                   S.DrmPanthorTilerHeapDestroy(handle=extra.handle)) == errno.EINVAL
+    assert (
+        refused(
+            dev, I.DRM_IOCTL_PANTHOR_TILER_HEAP_DESTROY, S.DrmPanthorTilerHeapDestroy(handle=extra.handle)
+        )
+        == errno.EINVAL
+    )
     del heap
 
 
@@ -133,7 +163,8 @@ def test_heaps_go_with_their_vm(dev: GpuDevice) -> None:
 
 def test_128_heaps_per_vm(dev: GpuDevice) -> None:
     vm = dev.vm_create()
-    handles = [dev.heap_create(vm, chunk_size=128 * KIB, initial_chunks=1, max_chunks=1).handle
-               for _ in range(128)]
+    handles = [
+        dev.heap_create(vm, chunk_size=128 * KIB, initial_chunks=1, max_chunks=1).handle for _ in range(128)
+    ]
     assert handles[-1] == (vm.id << 16) | 127
     assert refused(dev, I.DRM_IOCTL_PANTHOR_TILER_HEAP_CREATE, create(dev, vm)) == errno.EBUSY

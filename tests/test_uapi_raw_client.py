@@ -53,8 +53,15 @@ def flush_cache2(flush_reg: int, signal_slot: int) -> int:
 
 
 def stream() -> bytes:
-    words = [move48(68, RESULT_VA), move32(70, 0xDEADBEEF), store_multiple(70, 68, 0x1), wait(0xFF),
-             move32(70, 0), flush_cache2(70, 1), wait(0xFF)]
+    words = [
+        move48(68, RESULT_VA),
+        move32(70, 0xDEADBEEF),
+        store_multiple(70, 68, 0x1),
+        wait(0xFF),
+        move32(70, 0),
+        flush_cache2(70, 1),
+        wait(0xFF),
+    ]
     return struct.pack(f"<{len(words)}Q", *words)
 
 
@@ -86,36 +93,60 @@ def test_raw_client_stores_a_value_and_reads_it_back() -> None:
         dev.ioctl(VM_CREATE, vm)
         code, result = bo_create(dev, 4096), bo_create(dev, 4096)
         text = stream()
-        mmap_bo(dev, code, 4096)[:len(text)] = text
+        mmap_bo(dev, code, 4096)[: len(text)] = text
         ops = (S.DrmPanthorVmBindOp * 2)(
-            S.DrmPanthorVmBindOp(flags=0, bo_handle=code, va=CODE_VA,
-                                 size=4096),
-            S.DrmPanthorVmBindOp(flags=S.DRM_PANTHOR_VM_BIND_OP_MAP_NOEXEC, bo_handle=result, va=RESULT_VA,
-                                 size=4096))
-        dev.ioctl(VM_BIND, S.DrmPanthorVmBind(vm_id=vm.id, ops=S.DrmPanthorObjArray(
-            stride=ctypes.sizeof(S.DrmPanthorVmBindOp), count=2, array=address_of(ops))))
+            S.DrmPanthorVmBindOp(flags=0, bo_handle=code, va=CODE_VA, size=4096),
+            S.DrmPanthorVmBindOp(
+                flags=S.DRM_PANTHOR_VM_BIND_OP_MAP_NOEXEC, bo_handle=result, va=RESULT_VA, size=4096
+            ),
+        )
+        dev.ioctl(
+            VM_BIND,
+            S.DrmPanthorVmBind(
+                vm_id=vm.id,
+                ops=S.DrmPanthorObjArray(
+                    stride=ctypes.sizeof(S.DrmPanthorVmBindOp), count=2, array=address_of(ops)
+                ),
+            ),
+        )
 
         queue = S.DrmPanthorQueueCreate(priority=0, ringbuf_size=16 << 10)
         cores = bin(info.shader_present).count("1")
         group = S.DrmPanthorGroupCreate(
             queues=S.DrmPanthorObjArray(stride=8, count=1, array=address_of(queue)),
-            max_compute_cores=cores, max_fragment_cores=cores, max_tiler_cores=1, priority=1,
-            compute_core_mask=info.shader_present, fragment_core_mask=info.shader_present,
-            tiler_core_mask=info.tiler_present, vm_id=vm.id)
+            max_compute_cores=cores,
+            max_fragment_cores=cores,
+            max_tiler_cores=1,
+            priority=1,
+            compute_core_mask=info.shader_present,
+            fragment_core_mask=info.shader_present,
+            tiler_core_mask=info.tiler_present,
+            vm_id=vm.id,
+        )
         dev.ioctl(GROUP_CREATE, group)
         assert group.group_handle == 1
 
         sync = D.DrmSyncobjCreate()
         dev.ioctl(SYNCOBJ_CREATE, sync)
         signal = S.DrmPanthorSyncOp(flags=S.DRM_PANTHOR_SYNC_OP_SIGNAL, handle=sync.handle)
-        job = S.DrmPanthorQueueSubmit(queue_index=0, stream_size=len(text), stream_addr=CODE_VA,
-                                      syncs=S.DrmPanthorObjArray(stride=16, count=1, array=address_of(signal)))
-        dev.ioctl(GROUP_SUBMIT, S.DrmPanthorGroupSubmit(group_handle=group.group_handle, queue_submits=
-                                                        S.DrmPanthorObjArray(stride=40, count=1,
-                                                                             array=address_of(job))))
+        job = S.DrmPanthorQueueSubmit(
+            queue_index=0,
+            stream_size=len(text),
+            stream_addr=CODE_VA,
+            syncs=S.DrmPanthorObjArray(stride=16, count=1, array=address_of(signal)),
+        )
+        dev.ioctl(
+            GROUP_SUBMIT,
+            S.DrmPanthorGroupSubmit(
+                group_handle=group.group_handle,
+                queue_submits=S.DrmPanthorObjArray(stride=40, count=1, array=address_of(job)),
+            ),
+        )
         handles = (ctypes.c_uint32 * 1)(sync.handle)
-        dev.ioctl(SYNCOBJ_WAIT, D.DrmSyncobjWait(handles=address_of(handles), count_handles=1,
-                                                 timeout_nsec=INT64_MAX))
+        dev.ioctl(
+            SYNCOBJ_WAIT,
+            D.DrmSyncobjWait(handles=address_of(handles), count_handles=1, timeout_nsec=INT64_MAX),
+        )
 
         assert struct.unpack("<I", mmap_bo(dev, result, 4096)[:4])[0] == 0xDEADBEEF
         state = S.DrmPanthorGroupGetState(group_handle=group.group_handle)

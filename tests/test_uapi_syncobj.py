@@ -49,7 +49,7 @@ def errno_of(dev: GpuDevice, request: int, arg: Any) -> int:
     with pytest.raises(OSError) as info:
         dev.ioctl(request, arg)
     assert dev.objects.snapshot() == before
-    return info.value.errno
+    return int(info.value.errno or 0)
 
 
 def pending_until(dev: GpuDevice, seconds: float) -> Fence:
@@ -69,8 +69,9 @@ def install(dev: GpuDevice, so: SyncObj, fence: Fence, point: int = 0) -> None:
 
 def wait(dev: GpuDevice, sos: Sequence[SyncObj], flags: int = 0, timeout_nsec: int = 0) -> D.DrmSyncobjWait:
     handles = u32s(*(s.handle for s in sos))
-    args = D.DrmSyncobjWait(handles=address_of(handles), count_handles=len(sos), flags=flags,
-                            timeout_nsec=timeout_nsec)
+    args = D.DrmSyncobjWait(
+        handles=address_of(handles), count_handles=len(sos), flags=flags, timeout_nsec=timeout_nsec
+    )
     dev.ioctl(I.DRM_IOCTL_SYNCOBJ_WAIT, args)
     return args
 
@@ -104,13 +105,30 @@ def test_wait_argument_errors(dev: GpuDevice) -> None:
     so = dev.syncobj_create(signaled=True)
     handles = u32s(so.handle, 77)
     base = {"handles": address_of(handles), "count_handles": 1}
-    assert errno_of(dev, I.DRM_IOCTL_SYNCOBJ_WAIT, D.DrmSyncobjWait(**base, flags=WAIT_AVAILABLE)) == errno.EINVAL
-    assert errno_of(dev, I.DRM_IOCTL_SYNCOBJ_WAIT, D.DrmSyncobjWait(handles=address_of(handles))) == errno.EINVAL
-    assert errno_of(dev, I.DRM_IOCTL_SYNCOBJ_WAIT, D.DrmSyncobjWait(handles=24, count_handles=1)) == errno.EFAULT
-    assert errno_of(dev, I.DRM_IOCTL_SYNCOBJ_WAIT,
-                    D.DrmSyncobjWait(handles=address_of(handles), count_handles=2)) == errno.ENOENT
-    assert errno_of(dev, I.DRM_IOCTL_SYNCOBJ_WAIT,
-                    D.DrmSyncobjWait(handles=address_of(handles), count_handles=1 << 22)) == errno.ENOMEM
+    assert (
+        errno_of(dev, I.DRM_IOCTL_SYNCOBJ_WAIT, D.DrmSyncobjWait(**base, flags=WAIT_AVAILABLE))
+        == errno.EINVAL
+    )
+    assert (
+        errno_of(dev, I.DRM_IOCTL_SYNCOBJ_WAIT, D.DrmSyncobjWait(handles=address_of(handles))) == errno.EINVAL
+    )
+    assert (
+        errno_of(dev, I.DRM_IOCTL_SYNCOBJ_WAIT, D.DrmSyncobjWait(handles=24, count_handles=1)) == errno.EFAULT
+    )
+    assert (
+        errno_of(
+            dev, I.DRM_IOCTL_SYNCOBJ_WAIT, D.DrmSyncobjWait(handles=address_of(handles), count_handles=2)
+        )
+        == errno.ENOENT
+    )
+    assert (
+        errno_of(
+            dev,
+            I.DRM_IOCTL_SYNCOBJ_WAIT,
+            D.DrmSyncobjWait(handles=address_of(handles), count_handles=1 << 22),
+        )
+        == errno.ENOMEM
+    )
 
 
 def test_unsubmitted_binary_is_einval_unless_wait_for_submit(dev: GpuDevice) -> None:
@@ -183,7 +201,9 @@ def test_a_failed_fence_still_counts_as_signalled(dev: GpuDevice) -> None:
 def test_old_32_byte_wait_struct(dev: GpuDevice) -> None:
     so = dev.syncobj_create(signaled=True)
     handles = u32s(so.handle)
-    buf = bytearray(bytes(D.DrmSyncobjWait(handles=address_of(handles), count_handles=1, first_signaled=9))[:32])
+    buf = bytearray(
+        bytes(D.DrmSyncobjWait(handles=address_of(handles), count_handles=1, first_signaled=9))[:32]
+    )
     dev.ioctl(0xC02064C3, buf)  # reference §4.1 old size
     assert int.from_bytes(buf[24:28], "little") == 0
 
@@ -202,12 +222,16 @@ def test_reset_and_signal(dev: GpuDevice) -> None:
         wait(dev, [a])
     assert info.value.errno == errno.EINVAL
     for request in (I.DRM_IOCTL_SYNCOBJ_RESET, I.DRM_IOCTL_SYNCOBJ_SIGNAL):
-        assert errno_of(dev, request, D.DrmSyncobjArray(handles=address_of(handles), count_handles=2,
-                                                        pad=1)) == errno.EINVAL
+        assert (
+            errno_of(dev, request, D.DrmSyncobjArray(handles=address_of(handles), count_handles=2, pad=1))
+            == errno.EINVAL
+        )
         assert errno_of(dev, request, D.DrmSyncobjArray(handles=address_of(handles))) == errno.EINVAL
         # one unknown handle: ENOENT and nobody is touched
-        assert errno_of(dev, request, D.DrmSyncobjArray(handles=address_of(handles), count_handles=3)) \
+        assert (
+            errno_of(dev, request, D.DrmSyncobjArray(handles=address_of(handles), count_handles=3))
             == errno.ENOENT
+        )
 
 
 # -- timelines --------------------------------------------------------------------------------------------
@@ -255,10 +279,22 @@ def test_timeline_wait_null_points_and_errors(dev: GpuDevice) -> None:
     handles = u32s(so.handle)
     args = D.DrmSyncobjTimelineWait(handles=address_of(handles), points=0, count_handles=1)
     dev.ioctl(I.DRM_IOCTL_SYNCOBJ_TIMELINE_WAIT, args)
-    assert errno_of(dev, I.DRM_IOCTL_SYNCOBJ_TIMELINE_WAIT, D.DrmSyncobjTimelineWait(
-        handles=address_of(handles), points=40, count_handles=1)) == errno.EFAULT
-    assert errno_of(dev, I.DRM_IOCTL_SYNCOBJ_TIMELINE_WAIT, D.DrmSyncobjTimelineWait(
-        handles=address_of(handles), count_handles=1, flags=16)) == errno.EINVAL
+    assert (
+        errno_of(
+            dev,
+            I.DRM_IOCTL_SYNCOBJ_TIMELINE_WAIT,
+            D.DrmSyncobjTimelineWait(handles=address_of(handles), points=40, count_handles=1),
+        )
+        == errno.EFAULT
+    )
+    assert (
+        errno_of(
+            dev,
+            I.DRM_IOCTL_SYNCOBJ_TIMELINE_WAIT,
+            D.DrmSyncobjTimelineWait(handles=address_of(handles), count_handles=1, flags=16),
+        )
+        == errno.EINVAL
+    )
 
 
 def test_query_and_timeline_signal_errors(dev: GpuDevice) -> None:
@@ -268,8 +304,9 @@ def test_query_and_timeline_signal_errors(dev: GpuDevice) -> None:
     dev.ioctl(I.DRM_IOCTL_SYNCOBJ_QUERY, q)
     assert points[0] == 0  # a binary syncobj has no payload
     for request, flags in ((I.DRM_IOCTL_SYNCOBJ_QUERY, 2), (I.DRM_IOCTL_SYNCOBJ_TIMELINE_SIGNAL, 1)):
-        bad = D.DrmSyncobjTimelineArray(handles=address_of(handles), points=address_of(points),
-                                        count_handles=1, flags=flags)
+        bad = D.DrmSyncobjTimelineArray(
+            handles=address_of(handles), points=address_of(points), count_handles=1, flags=flags
+        )
         assert errno_of(dev, request, bad) == errno.EINVAL
         empty = D.DrmSyncobjTimelineArray(handles=address_of(handles), points=address_of(points))
         assert errno_of(dev, request, empty) == errno.EINVAL
@@ -284,12 +321,24 @@ def test_query_and_timeline_signal_errors(dev: GpuDevice) -> None:
 def test_transfer_timeline_point_to_binary(dev: GpuDevice) -> None:
     timeline, binary = dev.syncobj_create(), dev.syncobj_create()
     install(dev, timeline, pending_until(dev, 0.1), point=7)
-    dev.ioctl(I.DRM_IOCTL_SYNCOBJ_TRANSFER, D.DrmSyncobjTransfer(
-        src_handle=timeline.handle, dst_handle=binary.handle, src_point=7))
+    dev.ioctl(
+        I.DRM_IOCTL_SYNCOBJ_TRANSFER,
+        D.DrmSyncobjTransfer(src_handle=timeline.handle, dst_handle=binary.handle, src_point=7),
+    )
     with pytest.raises(OSError):
         binary.wait(timeout=0)
     binary.wait(timeout=1.0)
-    assert errno_of(dev, I.DRM_IOCTL_SYNCOBJ_TRANSFER, D.DrmSyncobjTransfer(
-        src_handle=timeline.handle, dst_handle=99)) == errno.ENOENT
-    assert errno_of(dev, I.DRM_IOCTL_SYNCOBJ_TRANSFER, D.DrmSyncobjTransfer(
-        src_handle=timeline.handle, dst_handle=binary.handle, src_point=8)) == errno.EINVAL
+    assert (
+        errno_of(
+            dev, I.DRM_IOCTL_SYNCOBJ_TRANSFER, D.DrmSyncobjTransfer(src_handle=timeline.handle, dst_handle=99)
+        )
+        == errno.ENOENT
+    )
+    assert (
+        errno_of(
+            dev,
+            I.DRM_IOCTL_SYNCOBJ_TRANSFER,
+            D.DrmSyncobjTransfer(src_handle=timeline.handle, dst_handle=binary.handle, src_point=8),
+        )
+        == errno.EINVAL
+    )

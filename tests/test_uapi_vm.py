@@ -39,22 +39,37 @@ def dev() -> Iterator[GpuDevice]:
 
 
 def snapshot(dev: GpuDevice) -> tuple[Any, ...]:
-    return (dev.objects.snapshot(), dev.allocator.state(),
-            {i: v.vm.dump() for i, v in dev.objects.vms.items()})
+    return (
+        dev.objects.snapshot(),
+        dev.allocator.state(),
+        {i: v.vm.dump() for i, v in dev.objects.vms.items()},
+    )
 
 
 class Bind:
     """A VM_BIND argument with its op array kept alive."""
 
-    def __init__(self, vm_id: int, ops: Sequence[S.DrmPanthorVmBindOp], flags: int = 0, stride: int = 48) -> None:
+    def __init__(
+        self, vm_id: int, ops: Sequence[S.DrmPanthorVmBindOp], flags: int = 0, stride: int = 48
+    ) -> None:
         self.ops = (S.DrmPanthorVmBindOp * max(1, len(ops)))(*ops)
-        self.args = S.DrmPanthorVmBind(vm_id=vm_id, flags=flags, ops=S.DrmPanthorObjArray(
-            stride=stride, count=len(ops), array=address_of(self.ops)))
+        self.args = S.DrmPanthorVmBind(
+            vm_id=vm_id,
+            flags=flags,
+            ops=S.DrmPanthorObjArray(stride=stride, count=len(ops), array=address_of(self.ops)),
+        )
         self.args._keep = self.ops  # the array must outlive every use of the pointer
 
 
-def op(kind: int = MAP, bo: int = 0, va: int = 0, size: int = 0, offset: int = 0, flags: int = 0,
-       syncs: Any = None) -> S.DrmPanthorVmBindOp:
+def op(
+    kind: int = MAP,
+    bo: int = 0,
+    va: int = 0,
+    size: int = 0,
+    offset: int = 0,
+    flags: int = 0,
+    syncs: Any = None,
+) -> S.DrmPanthorVmBindOp:
     o = S.DrmPanthorVmBindOp(flags=kind | flags, bo_handle=bo, bo_offset=offset, va=va, size=size)
     if syncs is not None:
         o.syncs = syncs
@@ -72,7 +87,7 @@ def refused(dev: GpuDevice, request: int, arg: Any) -> int:
     with pytest.raises(OSError) as info:
         dev.ioctl(request, arg)
     assert snapshot(dev) == before
-    return info.value.errno
+    return int(info.value.errno or 0)
 
 
 def mmu_vm(dev: GpuDevice, vm: Vm) -> MmuVm:
@@ -115,7 +130,9 @@ def test_vm_destroy(dev: GpuDevice) -> None:
     bo = dev.bo_create(4096)
     vm.map(bo, 0x10000)
     assert refused(dev, I.DRM_IOCTL_PANTHOR_VM_DESTROY, S.DrmPanthorVmDestroy(id=0xDEADBEEF)) == errno.EINVAL
-    assert refused(dev, I.DRM_IOCTL_PANTHOR_VM_DESTROY, S.DrmPanthorVmDestroy(id=vm.id, pad=1)) == errno.EINVAL
+    assert (
+        refused(dev, I.DRM_IOCTL_PANTHOR_VM_DESTROY, S.DrmPanthorVmDestroy(id=vm.id, pad=1)) == errno.EINVAL
+    )
     vm.destroy()
     bo.close()
     assert dev.allocator.state() == before  # tables and BO returned
@@ -191,8 +208,15 @@ def test_zero_size_op_is_skipped_before_any_check(dev: GpuDevice) -> None:
 
 def test_failure_reports_the_index_and_keeps_earlier_ops(dev: GpuDevice) -> None:
     vm, bo = dev.vm_create(), dev.bo_create(4096)
-    b = Bind(vm.id, [op(MAP, bo.handle, 0x1000, 4096), op(MAP, bo.handle, 0x2000, 4096),
-                     op(MAP, 0xDEAD, 0x3000, 4096), op(MAP, bo.handle, 0x4000, 4096)])
+    b = Bind(
+        vm.id,
+        [
+            op(MAP, bo.handle, 0x1000, 4096),
+            op(MAP, bo.handle, 0x2000, 4096),
+            op(MAP, 0xDEAD, 0x3000, 4096),
+            op(MAP, bo.handle, 0x4000, 4096),
+        ],
+    )
     with pytest.raises(OSError) as info:
         dev.ioctl(I.DRM_IOCTL_PANTHOR_VM_BIND, b.args)
     assert info.value.errno == errno.EINVAL
@@ -202,14 +226,22 @@ def test_failure_reports_the_index_and_keeps_earlier_ops(dev: GpuDevice) -> None
 
 def test_unknown_vm_and_bad_op_arrays(dev: GpuDevice) -> None:
     vm, bo = dev.vm_create(), dev.bo_create(4096)
-    assert refused(dev, I.DRM_IOCTL_PANTHOR_VM_BIND, Bind(99, [op(MAP, bo.handle, 0x1000, 4096)]).args) \
+    assert (
+        refused(dev, I.DRM_IOCTL_PANTHOR_VM_BIND, Bind(99, [op(MAP, bo.handle, 0x1000, 4096)]).args)
         == errno.EINVAL
-    assert refused(dev, I.DRM_IOCTL_PANTHOR_VM_BIND,
-                   Bind(vm.id, [op(MAP, bo.handle, 0x1000, 4096)], stride=40).args) == errno.EINVAL
+    )
+    assert (
+        refused(
+            dev, I.DRM_IOCTL_PANTHOR_VM_BIND, Bind(vm.id, [op(MAP, bo.handle, 0x1000, 4096)], stride=40).args
+        )
+        == errno.EINVAL
+    )
     raw = (ctypes.c_uint8 * 56)()
     ctypes.memmove(raw, ctypes.byref(op(MAP, bo.handle, 0x1000, 4096)), 48)
     raw[50] = 1
-    args = S.DrmPanthorVmBind(vm_id=vm.id, ops=S.DrmPanthorObjArray(stride=56, count=1, array=address_of(raw)))
+    args = S.DrmPanthorVmBind(
+        vm_id=vm.id, ops=S.DrmPanthorObjArray(stride=56, count=1, array=address_of(raw))
+    )
     assert refused(dev, I.DRM_IOCTL_PANTHOR_VM_BIND, args) == errno.E2BIG
     raw[50] = 0
     dev.ioctl(I.DRM_IOCTL_PANTHOR_VM_BIND, args)  # a zero tail is fine
@@ -241,13 +273,19 @@ def test_map_replaces_what_it_overlaps(dev: GpuDevice) -> None:
     vm.map(a, 0x10000)
     vm.map(b, 0x11000)  # over the middle of A
     pt = mmu_vm(dev, vm)
-    assert [pt.translate(0x10000 + i * 0x1000).pa for i in range(4)] == \
-        [pa_a, pa_b, pa_b + 0x1000, pa_a + 0x3000]
+    assert [pt.translate(0x10000 + i * 0x1000).pa for i in range(4)] == [
+        pa_a,
+        pa_b,
+        pa_b + 0x1000,
+        pa_a + 0x3000,
+    ]
     records = [(m.va, m.size, m.bo_offset) for m in dev.objects.vms.get(vm.id).mappings]  # type: ignore[union-attr]
     assert records == [(0x10000, 0x1000, 0), (0x11000, 0x2000, 0), (0x13000, 0x1000, 0x3000)]
 
 
-def test_a_failed_replacing_map_restores_the_old_mapping(dev: GpuDevice, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_replacing_map_restores_the_old_mapping(
+    dev: GpuDevice, monkeypatch: pytest.MonkeyPatch
+) -> None:
     vm, a, b = dev.vm_create(), dev.bo_create(0x4000), dev.bo_create(0x2000)
     vm.map(a, 0x10000)
     before = snapshot(dev)
@@ -281,8 +319,10 @@ def test_async_bind_waits_for_its_dependency(dev: GpuDevice) -> None:
     vm, bo = dev.vm_create(), dev.bo_create(4096)
     gate, done = dev.syncobj_create(), dev.syncobj_create()
     gate.signal(point=1)
-    arr, syncs = _syncs(S.DrmPanthorSyncOp(flags=1, handle=gate.handle, timeline_value=2),
-                        S.DrmPanthorSyncOp(flags=SIGNAL, handle=done.handle))
+    arr, syncs = _syncs(
+        S.DrmPanthorSyncOp(flags=1, handle=gate.handle, timeline_value=2),
+        S.DrmPanthorSyncOp(flags=SIGNAL, handle=done.handle),
+    )
     b = Bind(vm.id, [op(MAP, bo.handle, 0x1000, 4096, syncs=syncs)], flags=1)
     # point 2 is not submitted yet: EINVAL (panthor has no WAIT_FOR_SUBMIT), nothing queued
     assert refused(dev, I.DRM_IOCTL_PANTHOR_VM_BIND, b.args) == errno.EINVAL
@@ -303,11 +343,17 @@ def test_async_batch_dependencies_point_backwards(dev: GpuDevice) -> None:
     vm, bo = dev.vm_create(), dev.bo_create(8192)
     mid, end = dev.syncobj_create(), dev.syncobj_create()
     arr1, s1 = _syncs(S.DrmPanthorSyncOp(flags=SIGNAL, handle=mid.handle))
-    arr2, s2 = _syncs(S.DrmPanthorSyncOp(flags=0, handle=mid.handle),
-                      S.DrmPanthorSyncOp(flags=SIGNAL, handle=end.handle))
+    arr2, s2 = _syncs(
+        S.DrmPanthorSyncOp(flags=0, handle=mid.handle), S.DrmPanthorSyncOp(flags=SIGNAL, handle=end.handle)
+    )
     # mid has no fence before this call: the second op's WAIT resolves to the first op's fence
-    bind(dev, vm, op(MAP, bo.handle, 0x1000, 4096, syncs=s1), op(MAP, bo.handle, 0x2000, 4096, offset=4096,
-                                                                  syncs=s2), flags=1)
+    bind(
+        dev,
+        vm,
+        op(MAP, bo.handle, 0x1000, 4096, syncs=s1),
+        op(MAP, bo.handle, 0x2000, 4096, offset=4096, syncs=s2),
+        flags=1,
+    )
     end.wait(timeout=1.0)
     assert len(mmu_vm(dev, vm).dump()) == 1 and mmu_vm(dev, vm).dump()[0].size == 0x2000
     # reversed order: the WAIT comes first, so it cannot see the later SIGNAL -> EINVAL, nothing queued
@@ -319,13 +365,16 @@ def test_async_batch_dependencies_point_backwards(dev: GpuDevice) -> None:
     del arr1, arr2, arr3, arr4
 
 
-@pytest.mark.parametrize("sync, code", [
-    (S.DrmPanthorSyncOp(flags=SIGNAL, handle=999), errno.EINVAL),  # signal on unknown: EINVAL
-    (S.DrmPanthorSyncOp(flags=0, handle=999), errno.ENOENT),  # wait on unknown: ENOENT
-    (S.DrmPanthorSyncOp(flags=SIGNAL | 2, handle=1), errno.EINVAL),  # handle type 2
-    (S.DrmPanthorSyncOp(flags=SIGNAL | (1 << 8), handle=1), errno.EINVAL),  # unknown flag bit
-    (S.DrmPanthorSyncOp(flags=SIGNAL, handle=1, timeline_value=3), errno.EINVAL),  # binary with point
-])
+@pytest.mark.parametrize(
+    "sync, code",
+    [
+        (S.DrmPanthorSyncOp(flags=SIGNAL, handle=999), errno.EINVAL),  # signal on unknown: EINVAL
+        (S.DrmPanthorSyncOp(flags=0, handle=999), errno.ENOENT),  # wait on unknown: ENOENT
+        (S.DrmPanthorSyncOp(flags=SIGNAL | 2, handle=1), errno.EINVAL),  # handle type 2
+        (S.DrmPanthorSyncOp(flags=SIGNAL | (1 << 8), handle=1), errno.EINVAL),  # unknown flag bit
+        (S.DrmPanthorSyncOp(flags=SIGNAL, handle=1, timeline_value=3), errno.EINVAL),  # binary with point
+    ],
+)
 def test_async_sync_op_refusals(dev: GpuDevice, sync: S.DrmPanthorSyncOp, code: int) -> None:
     vm, bo = dev.vm_create(), dev.bo_create(4096)
     dev.syncobj_create()  # handle 1
@@ -337,7 +386,9 @@ def test_async_sync_op_refusals(dev: GpuDevice, sync: S.DrmPanthorSyncOp, code: 
 
 def test_async_sync_only_needs_sync_ops(dev: GpuDevice) -> None:
     vm = dev.vm_create()
-    assert refused(dev, I.DRM_IOCTL_PANTHOR_VM_BIND, Bind(vm.id, [op(SYNC_ONLY)], flags=1).args) == errno.EINVAL
+    assert (
+        refused(dev, I.DRM_IOCTL_PANTHOR_VM_BIND, Bind(vm.id, [op(SYNC_ONLY)], flags=1).args) == errno.EINVAL
+    )
     done = dev.syncobj_create()
     arr, syncs = _syncs(S.DrmPanthorSyncOp(flags=SIGNAL | 1, handle=done.handle, timeline_value=5))
     bind(dev, vm, op(SYNC_ONLY, syncs=syncs), flags=1)
@@ -364,8 +415,10 @@ def test_failed_async_bind_makes_the_vm_unusable(dev: GpuDevice, monkeypatch: py
     assert refused(dev, I.DRM_IOCTL_PANTHOR_VM_BIND, b.args) == errno.EINVAL  # MAP refused
     vm.unmap(0x1000, 4096)  # UNMAP still allowed
     assert mmu_vm(dev, vm).dump() == []
-    assert refused(dev, I.DRM_IOCTL_PANTHOR_VM_BIND, Bind(vm.id, [op(SYNC_ONLY, syncs=syncs)], flags=1).args) \
+    assert (
+        refused(dev, I.DRM_IOCTL_PANTHOR_VM_BIND, Bind(vm.id, [op(SYNC_ONLY, syncs=syncs)], flags=1).args)
         == errno.EINVAL
+    )
     del arr
 
 

@@ -71,7 +71,8 @@ def _array(ctype: Any, items: Sequence[Any]) -> Any:
     return (ctype * max(1, len(items)))(*items)
 
 
-def _obj_array(structs: Sequence[ctypes.Structure], cls: type[ctypes.Structure]) -> tuple[Any, S.DrmPanthorObjArray]:
+def _obj_array(structs: Sequence[ctypes.Structure],
+               cls: type[ctypes.Structure]) -> tuple[Any, S.DrmPanthorObjArray]:
     arr = _array(cls, list(structs))
     return arr, S.DrmPanthorObjArray(stride=ctypes.sizeof(cls), count=len(structs), array=address_of(arr))
 
@@ -224,7 +225,8 @@ class Vm:
     def bind_async(self, kind: str, *, bo: Bo | None = None, va: int = 0, size: int = 0, offset: int = 0,
                    flags: int | str | Iterable[str] = 0, wait: Iterable[Any] = (),
                    signal: Iterable[Any] = ()) -> None:
-        """One asynchronous op (``"map"``, ``"unmap"`` or ``"sync"``) run after ``wait``, signalling ``signal``."""
+        """One asynchronous op (``"map"``, ``"unmap"`` or ``"sync"``): runs after ``wait``, then signals
+        ``signal``."""
         types = {"map": S.DRM_PANTHOR_VM_BIND_OP_TYPE_MAP, "unmap": S.DRM_PANTHOR_VM_BIND_OP_TYPE_UNMAP,
                  "sync": S.DRM_PANTHOR_VM_BIND_OP_TYPE_SYNC_ONLY}
         if kind not in types:
@@ -315,7 +317,8 @@ class TilerHeap:
     first_chunk_va: int
 
     def destroy(self) -> None:
-        self.dev.ioctl(I.DRM_IOCTL_PANTHOR_TILER_HEAP_DESTROY, S.DrmPanthorTilerHeapDestroy(handle=self.handle))
+        self.dev.ioctl(I.DRM_IOCTL_PANTHOR_TILER_HEAP_DESTROY,
+                       S.DrmPanthorTilerHeapDestroy(handle=self.handle))
 
 
 class GpuDevice(Device):
@@ -373,9 +376,10 @@ class GpuDevice(Device):
         qarr, qobj = _obj_array([S.DrmPanthorQueueCreate(priority=p, ringbuf_size=r) for p, r in queues],
                                 S.DrmPanthorQueueCreate)
         args = S.DrmPanthorGroupCreate(
-            queues=qobj, max_compute_cores=bin(masks[0]).count("1"), max_fragment_cores=bin(masks[1]).count("1"),
-            max_tiler_cores=bin(masks[2]).count("1"), priority=prio, compute_core_mask=masks[0],
-            fragment_core_mask=masks[1], tiler_core_mask=masks[2], vm_id=vm.id)
+            queues=qobj, max_compute_cores=bin(masks[0]).count("1"),
+            max_fragment_cores=bin(masks[1]).count("1"), max_tiler_cores=bin(masks[2]).count("1"),
+            priority=prio, compute_core_mask=masks[0], fragment_core_mask=masks[1], tiler_core_mask=masks[2],
+            vm_id=vm.id)
         self.ioctl(I.DRM_IOCTL_PANTHOR_GROUP_CREATE, args)
         del qarr
         return Group(self, int(args.group_handle), vm)
@@ -386,4 +390,5 @@ class GpuDevice(Device):
                                            chunk_size=chunk_size, max_chunks=max_chunks,
                                            target_in_flight=target_in_flight)
         self.ioctl(I.DRM_IOCTL_PANTHOR_TILER_HEAP_CREATE, args)
-        return TilerHeap(self, int(args.handle), int(args.tiler_heap_ctx_gpu_va), int(args.first_heap_chunk_gpu_va))
+        return TilerHeap(self, int(args.handle), int(args.tiler_heap_ctx_gpu_va),
+                         int(args.first_heap_chunk_gpu_va))

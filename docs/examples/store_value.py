@@ -1,6 +1,6 @@
 """Run a command stream that stores a value, with the Python layer (simulated GPU by default).
 
-    python docs/examples/store_value.py [--backend sim|uio|auto]
+python docs/examples/store_value.py [--backend sim|uio|auto]
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ import errno
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
@@ -174,7 +174,7 @@ class Device:
             except MaliError as err:  # keep tearing down; report what failed
                 log.warning("panthor teardown: %s", err)
 
-    def __enter__(self) -> Device:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -185,7 +185,8 @@ class Device:
     def _lookup(self, request: int) -> I.IoctlDesc:
         req = I.decode(request)
         if req.type != I.DRM_IOCTL_BASE:
-            raise MaliError(f"ioctl {request:#010x}: type {req.type:#04x} is not DRM's 'd'", errno=errno.ENOTTY)
+            raise MaliError(f"ioctl {request:#010x}: type {req.type:#04x} is not DRM's 'd'",
+                            errno=errno.ENOTTY)
         desc = I.lookup(request)
         if desc is None or req.nr not in self._handlers:
             raise InvalidArgument(f"ioctl {request:#010x}: no handler for nr {req.nr:#04x}", value=req.nr)

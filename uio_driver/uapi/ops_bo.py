@@ -50,8 +50,8 @@ def bo_create(dev: Device, args: S.DrmPanthorBoCreate) -> None:
     if args.exclusive_vm_id:
         vm = dev.objects.vms.get(int(args.exclusive_vm_id))
         if vm is None:
-            raise InvalidArgument(f"BO_CREATE: exclusive_vm_id {int(args.exclusive_vm_id)} is not a VM of this "
-                                  "file", value=int(args.exclusive_vm_id))
+            raise InvalidArgument(f"BO_CREATE: exclusive_vm_id {int(args.exclusive_vm_id)} is not a VM of "
+                                  "this file", value=int(args.exclusive_vm_id))
     rounded = -(-size // PAGE_SIZE) * PAGE_SIZE
     allocator = dev.allocator
     if rounded > allocator.size:

@@ -119,8 +119,9 @@ def group_create(dev: Device, args: S.DrmPanthorGroupCreate) -> None:
     _check_create(dev, args, queues)
     vmo = lookup_vm(dev, int(args.vm_id), "GROUP_CREATE")
     _groups(dev).check_free()  # MAX_GROUPS_PER_POOL: EBUSY before anything is allocated
+    specs = [QueueSpec(int(q.priority), int(q.ringbuf_size)) for q in queues]
     group = dev.core.create_group(
-        vmo.vm, [QueueSpec(int(q.priority), int(q.ringbuf_size)) for q in queues], priority=int(args.priority),
+        vmo.vm, specs, priority=int(args.priority),
         compute_core_mask=int(args.compute_core_mask), fragment_core_mask=int(args.fragment_core_mask),
         tiler_core_mask=int(args.tiler_core_mask), max_compute_cores=int(args.max_compute_cores),
         max_fragment_cores=int(args.max_fragment_cores), max_tiler_cores=int(args.max_tiler_cores))
@@ -179,13 +180,14 @@ def _check_job(dev: Device, handle: int, q: S.DrmPanthorQueueSubmit, i: int) -> 
     if q.pad:
         raise InvalidArgument(f"GROUP_SUBMIT job {i}: pad is {int(q.pad):#x}", value=int(q.pad))
     if (size == 0) != (addr == 0):
-        raise InvalidArgument(f"GROUP_SUBMIT job {i}: stream_addr {addr:#x} and stream_size {size:#x} must be "
-                              "both zero or both nonzero", value=addr)
+        raise InvalidArgument(f"GROUP_SUBMIT job {i}: stream_addr {addr:#x} and stream_size {size:#x} "
+                              "must be both zero or both nonzero", value=addr)
     if addr & 63 or size & 7:
         raise InvalidArgument(f"GROUP_SUBMIT job {i}: stream_addr {addr:#x} must be 64-byte and stream_size "
                               f"{size:#x} 8-byte aligned", value=addr)
     if flush & LATEST_FLUSH_RESERVED:
-        raise InvalidArgument(f"GROUP_SUBMIT job {i}: latest_flush {flush:#x} has bits 30:24 set", value=flush)
+        raise InvalidArgument(f"GROUP_SUBMIT job {i}: latest_flush {flush:#x} has bits 30:24 set",
+                              value=flush)
     obj = _lookup(dev, handle & 0xFFFF, f"GROUP_SUBMIT job {i}")  # u16 handle (§7.2 #7)
     if not obj.group.can_run:
         raise InvalidArgument(f"GROUP_SUBMIT job {i}: group {obj.handle} cannot run any more (timed out or "

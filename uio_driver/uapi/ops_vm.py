@@ -121,7 +121,8 @@ class BindOp:
 def _check_range(vmo: VmObject, va: int, size: int, i: int) -> None:
     va_bits = vmo.vm.mmu.va_bits
     if va + size > 1 << va_bits:
-        raise InvalidArgument(f"VM_BIND op {i}: [{va:#x}, {va + size:#x}) is outside the {va_bits}-bit VA space",
+        raise InvalidArgument(f"VM_BIND op {i}: [{va:#x}, {va + size:#x}) is outside the {va_bits}-bit "
+                              "VA space",
                               value=va)
     if va + size > vmo.user_va_end:
         raise InvalidArgument(f"VM_BIND op {i}: [{va:#x}, {va + size:#x}) reaches into the kernel VA range "
@@ -138,7 +139,8 @@ def _prepare_map(dev: Device, vmo: VmObject, op: S.DrmPanthorVmBindOp, i: int) -
         raise InvalidArgument(f"VM_BIND op {i}: no BO with handle {int(op.bo_handle):#x}",
                               value=int(op.bo_handle))
     if size > bo.size or offset > bo.size - size:
-        raise InvalidArgument(f"VM_BIND op {i}: [{offset:#x}, +{size:#x}) is not inside the {bo.size:#x}-byte BO",
+        raise InvalidArgument(f"VM_BIND op {i}: [{offset:#x}, +{size:#x}) is not inside the "
+                              f"{bo.size:#x}-byte BO",
                               value=offset)
     if offset % PAGE_SIZE:
         raise InvalidArgument(f"VM_BIND op {i}: bo_offset {offset:#x} is not page aligned", value=offset)
@@ -165,7 +167,8 @@ def prepare_op(dev: Device, vmo: VmObject, op: S.DrmPanthorVmBindOp, i: int, *, 
     if kind not in (OP_UNMAP, OP_SYNC_ONLY):
         raise InvalidArgument(f"VM_BIND op {i}: unknown type {kind >> 28}", value=flags)
     if flags & ~TYPE_MASK:
-        raise InvalidArgument(f"VM_BIND op {i}: flags {flags & ~TYPE_MASK:#x} are only valid for MAP", value=flags)
+        raise InvalidArgument(f"VM_BIND op {i}: flags {flags & ~TYPE_MASK:#x} are only valid for MAP",
+                              value=flags)
     if op.bo_handle or op.bo_offset:
         raise InvalidArgument(f"VM_BIND op {i}: bo_handle/bo_offset must be 0 for UNMAP and SYNC_ONLY",
                               value=int(op.bo_handle))

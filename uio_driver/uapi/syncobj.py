@@ -99,6 +99,9 @@ class ChainLink(Fence):
     def __init__(self, prev: Fence | None, fence: Fence, point: int) -> None:
         super().__init__(f"chain@{point}")
         self.fence = fence
+        self.context: int
+        self.prev_seqno: int
+        self.seqno: int
         if isinstance(prev, ChainLink) and point > prev.seqno:
             self.context, self.prev_seqno, self.seqno = prev.context, prev.seqno, point
         else:
@@ -201,9 +204,11 @@ def check_sync_op(op: S.DrmPanthorSyncOp) -> None:
     """
     flags = int(op.flags)
     if flags & ~SYNC_OP_FLAGS_MASK:
-        raise InvalidArgument(f"sync op flags {flags:#x} has bits outside {SYNC_OP_FLAGS_MASK:#x}", value=flags)
+        raise InvalidArgument(f"sync op flags {flags:#x} has bits outside {SYNC_OP_FLAGS_MASK:#x}",
+                              value=flags)
     kind = flags & S.DRM_PANTHOR_SYNC_OP_HANDLE_TYPE_MASK
-    if kind not in (S.DRM_PANTHOR_SYNC_OP_HANDLE_TYPE_SYNCOBJ, S.DRM_PANTHOR_SYNC_OP_HANDLE_TYPE_TIMELINE_SYNCOBJ):
+    if kind not in (S.DRM_PANTHOR_SYNC_OP_HANDLE_TYPE_SYNCOBJ,
+                    S.DRM_PANTHOR_SYNC_OP_HANDLE_TYPE_TIMELINE_SYNCOBJ):
         raise InvalidArgument(f"sync op handle type {kind} is neither SYNCOBJ (0) nor TIMELINE_SYNCOBJ (1)",
                               value=kind)
     if kind == S.DRM_PANTHOR_SYNC_OP_HANDLE_TYPE_SYNCOBJ and op.timeline_value:
@@ -228,7 +233,8 @@ def lookup_fence(objects: FileObjects, handle: int, point: int) -> Fence:
         raise NoEntry(f"wait sync op: no syncobj with handle {handle}", value=handle)
     fence = syncobj.find_fence(point)
     if fence is None:
-        raise InvalidArgument(f"wait sync op: syncobj {handle} has no fence for point {point} (not submitted)",
+        raise InvalidArgument(f"wait sync op: syncobj {handle} has no fence for point {point} "
+                              "(not submitted)",
                               value=handle)
     return fence
 
