@@ -116,3 +116,10 @@ def test_layer_round_trip() -> None:
         vm.destroy()
         code.close()
         out.close()
+
+
+def test_readme_python_api_example_runs() -> None:
+    readme = (EXAMPLES.parent.parent / "README.md").read_text()
+    section = readme.split("## Python API / panthor uAPI", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(code, "README.md", "exec"), {})  # noqa: S102 - the README's own example
