@@ -218,21 +218,21 @@ def execute_op(dev: Device, vmo: VmObject, op: BindOp) -> None:
         return
     if op.kind == OP_MAP and vmo.unusable:
         raise InvalidArgument(f"VM {vmo.id} is unusable: MAP refused", value=vmo.id)
+    bo = op.bo if op.kind == OP_MAP else None  # a MAP BindOp always carries its BO
     old = vmo.overlapping(op.va, op.size)
     if old:
         vmo.vm.unmap(op.va, op.size)
-    if op.kind == OP_MAP:
-        assert op.bo is not None  # noqa: S101 - a MAP BindOp always carries its BO
+    if bo is not None:
         try:
-            vmo.vm.map(op.bo.buffer, op.va, offset=op.bo_offset, size=op.size, flags=op.flags)
+            vmo.vm.map(bo.buffer, op.va, offset=op.bo_offset, size=op.size, flags=op.flags)
         except MaliError:
             if old:
                 _restore(vmo, old, op.va, op.size)
             raise
     touched = _carve(dev, vmo, op.va, op.size)
-    if op.kind == OP_MAP and op.bo is not None:
-        vmo.insert(Mapping(op.va, op.size, op.bo, op.bo_offset, op.flags))
-        op.bo.mappings += 1
+    if bo is not None:
+        vmo.insert(Mapping(op.va, op.size, bo, op.bo_offset, op.flags))
+        bo.mappings += 1
     for bo in touched:
         bo_unreferenced(dev, bo)
 
