@@ -123,6 +123,24 @@ class OutOfMemory(MaliError):
     default_errno = _errno.ENOMEM
 
 
+class NoEntry(MaliError):
+    """A named object does not exist where the kernel answers ENOENT (e.g. BO_MMAP_OFFSET)."""
+
+    default_errno = _errno.ENOENT
+
+
+class NotPermitted(MaliError):
+    """The object exists but the operation is not allowed on it (EPERM: mmap of a NO_MMAP BO)."""
+
+    default_errno = _errno.EPERM
+
+
+class TimeExpired(MaliError):
+    """A sync-object wait reached its deadline (ETIME, not ETIMEDOUT: drm_syncobj.c)."""
+
+    default_errno = _errno.ETIME
+
+
 class Busy(MaliError):
     """The resource is in use or a previous command is still pending (EBUSY)."""
 
@@ -186,9 +204,12 @@ __all__ = [
     "HardwareFault",
     "InvalidArgument",
     "MaliError",
+    "NoEntry",
+    "NotPermitted",
     "NotSupported",
     "OutOfMemory",
     "SimProtocolError",
+    "TimeExpired",
     "Timeout",
     "TooBig",
     "TraceFormatError",

@@ -15,12 +15,11 @@ return ``None``; each ioctl maps that to its own errno.
 from __future__ import annotations
 
 import bisect
-import errno
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from uio_driver.errors import Busy, MaliError
+from uio_driver.errors import Busy, MaliError, NoEntry, NotPermitted  # noqa: F401 - re-exported
 from uio_driver.mmu import VM
 from uio_driver.platform.dma import DmaBuffer
 
@@ -35,18 +34,6 @@ MAX_GROUPS_PER_POOL = 128
 MAX_HANDLE = 0x7FFFFFFF
 #: DRM_FILE_PAGE_OFFSET_START on 64-bit kernels: fake mmap offsets start at 4 GiB (drm_gem.c).
 DRM_FILE_PAGE_OFFSET_START = 1 << 32
-
-
-class NoEntry(MaliError):
-    """An object the call names does not exist where panthor answers ENOENT (e.g. BO_MMAP_OFFSET)."""
-
-    default_errno = errno.ENOENT
-
-
-class NotPermitted(MaliError):
-    """The object exists but the operation is not allowed on it (EPERM: mmap of a NO_MMAP BO)."""
-
-    default_errno = errno.EPERM
 
 
 class HandleTable(Generic[T]):

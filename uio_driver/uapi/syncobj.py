@@ -17,13 +17,12 @@ Model (cs-isa-and-uapi.md §3.5, §4.3; ``drm_syncobj.c``, ``dma-fence-chain.c``
 
 from __future__ import annotations
 
-import errno
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from uio_driver.errors import InvalidArgument, MaliError
+from uio_driver.errors import InvalidArgument, MaliError, TimeExpired  # noqa: F401 - re-exported
 from uio_driver.uapi import structs as S
 from uio_driver.uapi.objects import FileObjects, NoEntry
 
@@ -39,12 +38,6 @@ DRM_SYNCOBJ_QUERY_FLAGS_LAST_SUBMITTED = 1 << 0
 
 #: panthor's PANTHOR_SYNC_OP_FLAGS_MASK.
 SYNC_OP_FLAGS_MASK = S.DRM_PANTHOR_SYNC_OP_HANDLE_TYPE_MASK | S.DRM_PANTHOR_SYNC_OP_SIGNAL
-
-
-class TimeExpired(MaliError):
-    """A syncobj wait reached its deadline (ETIME, not ETIMEDOUT: drm_syncobj.c)."""
-
-    default_errno = errno.ETIME
 
 
 class Fence:
