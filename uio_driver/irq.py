@@ -67,6 +67,8 @@ class IrqDispatcher:
         self.platform = platform
         self.regs = regs
         self.lines = {name: _LineState(irq_block(name)) for name in IRQ_NAMES}
+        # OS-level lines, resolved once (servicing runs on every polling step).
+        self._os_lines = {name: platform.irqs.get(name) for name in IRQ_NAMES}
 
     def add_handler(self, line: str, handler: IrqHandler) -> None:
         self._line(line).handlers.append(handler)
@@ -130,8 +132,9 @@ class IrqDispatcher:
         return handled
 
     def _reenable(self, line: str) -> None:
-        if self.platform.has_irq(line):
-            self.platform.irq(line).acknowledge()
+        os_line = self._os_lines[line]
+        if os_line is not None:
+            os_line.acknowledge()
 
     def service_all(self) -> int:
         handled = 0

@@ -91,11 +91,11 @@ class VirtualClock(Clock):
         """Run every event due at or before ``time_ns`` in order, then set now = ``time_ns``."""
         if time_ns < self._now_ns:
             raise InvalidArgument(f"virtual time cannot go backwards ({time_ns} < {self._now_ns})")
-        while True:
-            nxt = self.next_event_ns()
-            if nxt is None or nxt > time_ns:
-                break
-            event = heapq.heappop(self._queue)[2]
+        queue, pop = self._queue, heapq.heappop
+        while queue and queue[0][0] <= time_ns:
+            event = pop(queue)[2]
+            if event.cancelled:
+                continue
             self._now_ns = event.time_ns
             self.events_run += 1
             event.callback()

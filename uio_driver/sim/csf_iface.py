@@ -316,6 +316,15 @@ class InterfaceMap:
             ends += [s.input_va + ctypes.sizeof(CsInput) for s in g.streams]
         return max(ends) - self.shared_va
 
+    def input_range(self) -> tuple[int, int]:
+        """``(start, end)`` byte offsets from the shared section of the host-written input blocks."""
+        spans = [(self.glb_input_va, ctypes.sizeof(GlbInput))]
+        for g in self.groups:
+            spans.append((g.input_va, ctypes.sizeof(CsgInput)))
+            spans += [(st.input_va, ctypes.sizeof(CsInput)) for st in g.streams]
+        return (min(va for va, _ in spans) - self.shared_va,
+                max(va + n for va, n in spans) - self.shared_va)
+
     def owned_mask(self) -> np.ndarray:
         """Boolean mask over :meth:`extent` bytes: True where the firmware owns the byte."""
         mask = np.zeros(self.extent(), dtype=bool)

@@ -179,6 +179,7 @@ class SimMcu:
         self.state = McuState.DISABLED
         self.release: FirmwareRelease | None = None
         self.iface: InterfaceMap | None = None
+        self._input_range: tuple[InterfaceMap, int, int] | None = None
         self.glb = GlbInterface(self)
         self.csg: list[CsgSlot] = []
         self.executor: CsExecutor = CsExec(self)
@@ -278,9 +279,17 @@ class SimMcu:
             raise McuCrash(f"MCU {access} of {size:#x} bytes at MCU VA {va:#x} faulted: {fault}") from fault
 
     def write(self, va: int, data: bytes) -> None:
-        """Write MCU memory through AS0 (and remember it as the firmware's own write)."""
+        """Write MCU memory through AS0 (and remember it as the firmware's own write).
+
+        A host write to firmware-owned bytes the firmware is about to overwrite is reported first
+        (doorbells read only input blocks; the watchdog checks every other byte).
+        """
+        watched = self.watch.overlaps(va, len(data))
         try:
-            self.sim.mmu.gpu_write(MCU_AS, va, data)
+            if watched:
+                self.watch.check_before_write(va, self.sim.mmu.gpu_swap(MCU_AS, va, data))
+            else:
+                self.sim.mmu.gpu_write(MCU_AS, va, data)
         except SimGpuFault as fault:
             raise McuCrash(f"MCU write of {len(data):#x} bytes at MCU VA {va:#x} faulted: {fault}") from fault
         self.watch.fw_wrote(va, data)
@@ -289,6 +298,23 @@ class SimMcu:
         """The interface part of the shared section as the MCU reads it now (after a boot)."""
         shared_va = SHARED_SECTION_VA if self.iface is None else self.iface.shared_va
         return self.read(shared_va, self.watch.extent)
+
+    def input_snapshot(self) -> bytes:
+        """Like :meth:`snapshot`, but only the host-written input blocks are read (the rest is zero).
+
+        Answering a doorbell needs only what the host wrote. Host writes to firmware-owned blocks
+        are caught by the protocol watchdog's shadow check (one watchdog period later at most).
+        """
+        iface = self.iface
+        if iface is None:
+            return self.snapshot()
+        cached = self._input_range
+        if cached is None or cached[0] is not iface:
+            cached = self._input_range = (iface, *iface.input_range())
+        _, lo, hi = cached
+        buf = bytearray(self.watch.extent)
+        buf[lo:hi] = self.read(self.iface.shared_va + lo, hi - lo)
+        return bytes(buf)
 
     def raise_job_irq(self, bits: int) -> None:
         """Raise JOB_IRQ bits (after the ACK words were written, §7.3, §9.7)."""
@@ -486,9 +512,7 @@ class SimMcu:
         self.run_guarded(self._process_glb)
 
     def _process_glb(self) -> None:
-        snap = self.snapshot()
-        self.watch.check_shadows(snap)
-        self.glb.process(snap)
+        self.glb.process(self.input_snapshot())
 
     # -- halt, crash, stop ------------------------------------------------------------------------
 

@@ -97,18 +97,42 @@ class ProtocolWatch:
         if lo < hi:
             self._shadow[lo:hi] = np.frombuffer(data, dtype=np.uint8, count=hi - lo, offset=lo - start)
 
+    def overlaps(self, va: int, size: int) -> bool:
+        """True when ``[va, va + size)`` touches the shadowed interface."""
+        if self._iface is None:
+            return False
+        start = va - self._iface.shared_va
+        return start < self.extent and start + size > 0
+
+    def check_before_write(self, va: int, current: bytes) -> None:
+        """Before the firmware overwrites ``[va, va + len(current))``: report a host write there.
+
+        Doorbells read only input blocks, so a host write to a block the firmware is about to
+        rewrite would otherwise be hidden; the watchdog covers every other byte.
+        """
+        if self._iface is None:
+            return
+        start = va - self._iface.shared_va
+        lo, hi = max(start, 0), min(start + len(current), self.extent)
+        if lo < hi and current[lo - start:hi - start] != self._shadow[lo:hi].tobytes():
+            self._compare(np.frombuffer(current, dtype=np.uint8, count=hi - lo, offset=lo - start), lo)
+
     def check_shadows(self, snap: bytes) -> None:
         """Report the first firmware-owned byte whose memory differs from what the firmware wrote."""
         if self._iface is None:
             return
-        now = np.frombuffer(snap, dtype=np.uint8, count=self.extent)
-        diff = (now != self._shadow) & self._owned
+        self._compare(np.frombuffer(snap, dtype=np.uint8, count=self.extent), 0)
+
+    def _compare(self, now: np.ndarray, base: int) -> None:
+        end = base + now.size
+        shadow = self._shadow[base:end]
+        diff = (now != shadow) & self._owned[base:end]
         if not diff.any():
             return
         first = int(np.argmax(diff))
-        expected, found = int(self._shadow[first]), int(now[first])
-        self._shadow[diff] = now[diff]  # report each host write once
-        va = self._iface.shared_va + first
+        expected, found = int(shadow[first]), int(now[first])
+        shadow[diff] = now[diff]  # report each host write once
+        va = self._iface.shared_va + base + first
         msg = (f"the host wrote firmware-owned memory: {self._iface.describe(va)} at MCU VA {va:#x} holds "
                f"byte {found:#04x}, the firmware wrote {expected:#04x} (the host never writes output or "
                "control blocks, §4, §9.1)")

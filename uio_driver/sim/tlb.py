@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..errors import InvalidArgument
+from .memory import SimBusError
 from .walker import (
     ACCESS_TYPES,
     ADDRESS_SIZE_FAULT_IN,
@@ -82,6 +83,9 @@ class TlbEntry:
     leaf: SimTranslation
     checks: tuple[tuple[memoryview, int, int, DescriptorRead], ...]
     stale_reported: bool = False
+    #: ``(view, offset)`` of the RAM holding the leaf's whole output range, when one RAM range does
+    #: (the fast access path slices it directly); None otherwise.
+    ram: tuple[memoryview, int] | None = None
 
     @property
     def va_base(self) -> int:
@@ -98,7 +102,12 @@ def make_entry(memory: SimMemory, leaf: SimTranslation) -> TlbEntry:
     for read in leaf.descriptors:
         ram, off = memory.locate(read.pa, 8)
         checks.append((ram.view, off, read.value, read))
-    return TlbEntry(leaf, tuple(checks))
+    try:
+        out, out_off = memory.locate(leaf.pa_base, leaf.size)
+        ram_view: tuple[memoryview, int] | None = (out.view, out_off)
+    except SimBusError:
+        ram_view = None  # not all RAM: the general path reports the bus fault
+    return TlbEntry(leaf, tuple(checks), ram=ram_view)
 
 
 def stale_descriptor(entry: TlbEntry) -> tuple[DescriptorRead, int] | None:
@@ -227,6 +236,8 @@ class SimTranslator:
         self.tlbs: dict[int, SimTlb] = {n: SimTlb(n) for n in spaces}
         self.walk_bus_error = walk_bus_error
         self._params: dict[int, tuple[AsConfig, int, WalkParams]] = {}
+        #: Per AS: (live config, MMU_FEATURES, input bits, 4 KiB TLB table, stats) for fast_view.
+        self._fast: dict[int, tuple[AsConfig, int, int, dict[int, TlbEntry], TlbStats]] = {}
 
     # -- maintenance (MMU listener) ----------------------------------------------------------------
 
@@ -277,6 +288,41 @@ class SimTranslator:
             why = "AP[2] read-only" if access in ("write", "atomic") else "execute-never (XN/WXN)"
             return SimFault(s.nr, va, code, access, source, f"{why} at level {leaf.level}")
         return leaf
+
+    def fast_view(self, s: AddressSpace, va: int, size: int, access: str) -> memoryview | None:
+        """The common case of :meth:`lookup` for an access inside one cached 4 KiB page.
+
+        Returns the RAM view of ``[va, va + size)`` when the page is in the TLB, its descriptors are
+        unchanged, the access is permitted and the page is RAM; None whenever anything needs the
+        general path (which reports faults, stale entries and bus errors exactly).
+        """
+        live, features = s.live, self._sim.config.mmu_features
+        fast = self._fast.get(s.nr)
+        if fast is None or fast[0] is not live or fast[1] != features:
+            if live.adrmode != ADRMODE_AARCH64_4K:
+                return None
+            tlb = self.tlbs[s.nr]
+            fast = self._fast[s.nr] = (live, features, self._walk_params(s).ias, tlb._pages, tlb.stats)
+        _, _, ias, pages, stats = fast
+        if (va & 0xFFF) + size > 0x1000 or va >> ias:
+            return None
+        entry = pages.get(va >> 12)
+        if entry is None or entry.ram is None or entry.stale_reported:
+            return None
+        unpack = _U64.unpack_from
+        for view, off, old, _ in entry.checks:
+            if unpack(view, off)[0] != old:
+                return None  # stale: the general path reports it
+        leaf = entry.leaf
+        # permission_fault() for a TLB leaf (level 1-3): writes need AP[2] = 0, fetches need no XN.
+        if leaf.read_only and access in ("write", "atomic"):
+            return None
+        if access == "execute" and not leaf.executable:
+            return None
+        stats.hits += 1
+        view, base = entry.ram
+        start = base + (va - leaf.va_base)
+        return view[start:start + size]
 
     def _lookup_flat(self, s: AddressSpace, va: int, access: str, source: int,
                      mode: int) -> SimTranslation | SimFault:
