@@ -462,8 +462,8 @@ class Scheduler(TickMixin):
         mcu, mmu = self.fw.mcu, self.mmu
 
         def ready() -> bool:
-            mcu.service()
-            mmu.service()
+            if not mcu.service():  # a JOB interrupt's handler services the MMU first itself
+                mmu.service()
             return bool(predicate()) or self._work_pending()
 
         try:

@@ -83,13 +83,18 @@ class Mcu:
             for listener in list(self._listeners):
                 listener(bits)
 
-    def service(self) -> None:
-        """Handle pending JOB interrupts now (also latched RAWSTAT bits when the block is masked)."""
+    def service(self) -> int:
+        """Handle pending JOB interrupts now (also latched RAWSTAT bits when the block is masked).
+
+        Returns:
+            The JOB interrupt bits handled (0 when nothing was pending).
+        """
         irq = self.gpu.irq
-        irq.service("job")
+        handled = irq.service("job")
         raw = irq.take_raw_event("job", jc.JOB_IRQ_PANTHOR_MASK) if not irq.mask_of("job") else 0
         if raw:
             self._on_job_irq(raw)
+        return handled | raw
 
     def suspend_irq(self) -> None:
         """Mask every JOB interrupt (panthor_job_irq_suspend, before a reset)."""

@@ -86,6 +86,12 @@ L2_RETRY_NS = 1_000_000
 _PAGE = 0x1000
 
 
+
+#: A stream blocked only on async ops due within this much virtual time publishes EXTRACT when it
+#: resumes instead of now (the firmware publishes after an instruction or a batch; a long wait such
+#: as a RUN_* in flight is published at once so the host sees where the stream stands).
+PUBLISH_DEFER_NS = 10_000
+
 class CsExec(CsInterpreter):
     """The default :class:`~uio_driver.sim.mcu.CsExecutor` of :class:`~uio_driver.sim.mcu.SimMcu`.
 
@@ -337,6 +343,16 @@ class CsExec(CsInterpreter):
             st.run_event.cancel()
             self._run_guarded(st)
 
+    def _resume_now(self, st: StreamState) -> None:
+        """Run ``st`` at once (an async op it waited for completed), or schedule it as a kick would."""
+        if st.run_event is not None:
+            st.run_event.cancel()
+            st.run_event = None
+        if self._active is None and st.running and st.run_cb is not None:
+            self._run_guarded(st)
+        else:
+            self._kick(st)
+
     def _run_guarded(self, st: StreamState) -> None:
         st.run_event = None
         self.mcu.run_guarded(lambda: self._slice(st))
@@ -457,12 +473,25 @@ class CsExec(CsInterpreter):
             delay = executed * self.config.cs_instr_ns
             st.run_event = self.sim.clock.schedule(delay, st.run_cb, "CS run (continued)")
         self._update_idle(st)
-        self._publish(st)
+        if not self._resumes_soon(st):
+            # Waiting only on in-flight async ops: their completion runs the stream again, which
+            # publishes EXTRACT then (the firmware publishes "after an instruction or a batch").
+            self._publish(st)
         self._update_status(st)
         self._flush_group_events()
         self._arm_progress(st)
         if st.block == isa.BLOCKED_SYNC_WAIT:
             self._arm_sync_poll()
+
+    def _resumes_soon(self, st: StreamState) -> bool:
+        """True when the stream waits only for in-flight ops that complete within PUBLISH_DEFER_NS."""
+        if st.block != isa.BLOCKED_SB_WAIT or not st.running or st.stall or st.fatal or st.oom_wait:
+            return False
+        if not st.ops:
+            return False
+        horizon = self.sim.clock.now_ns() + PUBLISH_DEFER_NS
+        return all(op.started and not op.hung and op.event is not None and op.due <= horizon
+                   for op in st.ops)
 
     # -- publishing -----------------------------------------------------------------------------------------
 

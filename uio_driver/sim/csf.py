@@ -178,10 +178,10 @@ class CsInterpreter(ABC):
     def _op_done(self, st: StreamState, op: AsyncOp) -> None:
         op.event = None
         if op in st.ops:
-            self._complete_op(st, op)
-            self._run_now(st)  # the front end resumes as soon as the entry clears
+            self._complete_op(st, op, kick=False)
+            self._resume_now(st)  # the front end resumes as soon as the entry clears
 
-    def _complete_op(self, st: StreamState, op: AsyncOp) -> None:
+    def _complete_op(self, st: StreamState, op: AsyncOp, *, kick: bool = True) -> None:
         """Apply the op's effect, signal its entry, start ops it was holding, wake the stream."""
         st.ops.remove(op)
         try:
@@ -196,7 +196,8 @@ class CsInterpreter(ABC):
             if not other.started and not other.deps & busy and other in st.ops:
                 self._start_op(st, other)
                 busy = st.busy_mask()
-        self._kick(st)  # it may be unblocked; its status (scoreboards) and idle state changed either way
+        if kick:
+            self._kick(st)  # it may be unblocked; its status (scoreboards) and idle state changed either way
 
     def _effect(self, st: StreamState, op: AsyncOp) -> None:
         code = op.opcode
