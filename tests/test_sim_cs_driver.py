@@ -108,3 +108,31 @@ def test_a_recoverable_cs_fault_fails_its_job_and_the_group_stays_usable(dev):
     dev.wait(ok, 1.0)
     assert ok.error is None and ok.seqno == 2
     assert struct.unpack("<I", out.read(0, 4)) == (7,)
+
+
+def test_a_stream_stalls_behind_a_driver_lock_and_finishes_after_unlock(dev):
+    """§3.3: GPU accesses to a locked region stall until UNLOCK/FLUSH — for the firmware's command
+    streams that is a wait, not a protocol error (a job may run while the driver updates tables)."""
+    from uio_driver.regs.mmu import AsCommand
+
+    vm = dev.create_vm()
+    streams, out = dev.alloc(0x1000, name="streams"), dev.alloc(0x1000, name="out")
+    dev.map(vm, streams, STREAM_VA)
+    dev.map(vm, out, OUT_VA)
+    words = [move32(1, 0xC0FFEE), move48(90, OUT_VA), store_multiple(1, 90, 0b1)]
+    streams.write(0, struct.pack(f"<{len(words)}Q", *words))
+    group = dev.create_group(vm, [QueueSpec(0, 4096)])
+    dev.wait(dev.submit(group, 0, STREAM_VA, 8 * len(words)), 1.0)  # resident, VM bound
+    space = dev.mmu.spaces[vm.as_nr]
+    space.lock(STREAM_VA, 0x200000)  # covers the stream and the output buffer
+    job = dev.submit(group, 0, STREAM_VA, 8 * len(words))
+    dev.platform.clock.sleep(200e-6)
+    mcu = dev.platform.sim.mcu
+    assert not job.done and mcu.executor.stalls > 0
+    assert struct.unpack("<I", out.read(0, 4))[0] == 0xC0FFEE  # from the first job only
+    out.write(0, b"\0\0\0\0")
+    space.command(AsCommand.UNLOCK)
+    dev.wait(job, 1.0)
+    assert job.done and job.error is None
+    assert struct.unpack("<I", out.read(0, 4))[0] == 0xC0FFEE
+    assert dev.platform.sim.violations == []

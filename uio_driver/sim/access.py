@@ -40,6 +40,25 @@ if TYPE_CHECKING:
     from .tlb import SimTranslator
 
 
+#: ``allow_stall`` value of the simulated firmware's accesses: a locked region raises
+#: :class:`SimAccessStalled` so the caller retries after the lock (the hardware stalls the access).
+DEFER = "defer"
+#: Retry period of firmware work whose access stalled behind a driver LOCK (a lock lasts a few µs).
+STALL_RETRY_NS = 1_000
+
+
+class SimAccessStalled(Exception):  # noqa: N818 - a control-flow signal inside the simulator
+    """A firmware-side GPU access hit a region the driver locked: retry once the lock is gone.
+
+    Internal to the simulator (the MCU and the command-stream executor catch it); never reaches
+    the driver.
+    """
+
+    def __init__(self, as_nr: int, va: int, size: int) -> None:
+        super().__init__(f"AS{as_nr} access [{va:#x}, +{size:#x}) stalls behind a LOCK")
+        self.as_nr, self.va, self.size = as_nr, va, size
+
+
 class GpuAccess:
     """The access API of :class:`~uio_driver.sim.mmu.SimMmu` (needs its AS, TLB and fault state)."""
 
@@ -79,13 +98,14 @@ class GpuAccess:
         return got if isinstance(got, SimFault) else replace(got, va=va, pa=got.at(va))
 
     def gpu_read(self, as_nr: int, va: int, size: int, *, access: str = "read", source: int = 0,
-                 allow_stall: bool = False) -> bytes:
+                 allow_stall: bool | str = False) -> bytes:
         """Read ``size`` bytes at ``va`` through address space ``as_nr`` as the GPU would.
 
         Args:
             access: "read" (data) or "execute" (instruction fetch; needs no XN).
             source: SOURCE_ID reported in FAULTSTATUS bits 31:16.
-            allow_stall: wait in virtual time for a lock covering the range (module docstring).
+            allow_stall: wait in virtual time for a lock covering the range (module docstring);
+                ``"defer"`` (the simulated firmware) raises SimAccessStalled instead, for a retry.
 
         Raises:
             SimGpuFault: the access faulted; the fault is latched (first fault wins) and the IRQ raised.
@@ -99,7 +119,7 @@ class GpuAccess:
         return bytes(views[0]) if len(views) == 1 else b"".join(views)
 
     def gpu_write(self, as_nr: int, va: int, data: bytes | bytearray | memoryview, *, source: int = 0,
-                  allow_stall: bool = False) -> None:
+                  allow_stall: bool | str = False) -> None:
         """Write ``data`` at ``va`` through address space ``as_nr`` as the GPU would.
 
         All or nothing: every piece is translated and checked before the first byte is written.
@@ -118,38 +138,38 @@ class GpuAccess:
             off += view.nbytes
 
     def gpu_swap(self, as_nr: int, va: int, data: bytes | bytearray | memoryview, *,
-                 source: int = 0) -> bytes:
+                 source: int = 0, allow_stall: bool | str = False) -> bytes:
         """:meth:`gpu_write` that also returns what the range held before (one translation)."""
         buf = memoryview(data).cast("B")
         old, off = [], 0
-        for view in self._prepare(as_nr, va, buf.nbytes, "write", source, False):
+        for view in self._prepare(as_nr, va, buf.nbytes, "write", source, allow_stall):
             old.append(bytes(view))
             view[:] = buf[off:off + view.nbytes]
             off += view.nbytes
         return b"".join(old)
 
     def gpu_read32(self, as_nr: int, va: int, *, access: str = "read", source: int = 0,
-                   allow_stall: bool = False) -> int:
+                   allow_stall: bool | str = False) -> int:
         """A naturally aligned little-endian 32-bit GPU load (see :meth:`gpu_read`)."""
         check_aligned(va, 4)
         data = self.gpu_read(as_nr, va, 4, access=access, source=source, allow_stall=allow_stall)
         return int.from_bytes(data, "little")
 
     def gpu_read64(self, as_nr: int, va: int, *, access: str = "read", source: int = 0,
-                   allow_stall: bool = False) -> int:
+                   allow_stall: bool | str = False) -> int:
         """A naturally aligned little-endian 64-bit GPU load (see :meth:`gpu_read`)."""
         check_aligned(va, 8)
         data = self.gpu_read(as_nr, va, 8, access=access, source=source, allow_stall=allow_stall)
         return int.from_bytes(data, "little")
 
     def gpu_write32(self, as_nr: int, va: int, value: int, *, source: int = 0,
-                    allow_stall: bool = False) -> None:
+                    allow_stall: bool | str = False) -> None:
         """A naturally aligned little-endian 32-bit GPU store (see :meth:`gpu_write`)."""
         check_aligned(va, 4)
         self.gpu_write(as_nr, va, value_bytes(value, 4), source=source, allow_stall=allow_stall)
 
     def gpu_write64(self, as_nr: int, va: int, value: int, *, source: int = 0,
-                    allow_stall: bool = False) -> None:
+                    allow_stall: bool | str = False) -> None:
         """A naturally aligned little-endian 64-bit GPU store (see :meth:`gpu_write`)."""
         check_aligned(va, 8)
         self.gpu_write(as_nr, va, value_bytes(value, 8), source=source, allow_stall=allow_stall)
@@ -199,7 +219,7 @@ class GpuAccess:
     # -- access engine ---------------------------------------------------------------------------
 
     def _prepare(self, as_nr: int, va: int, size: int, access: str, source: int,
-                 allow_stall: bool) -> list[memoryview]:
+                 allow_stall: bool | str) -> list[memoryview]:
         """Checks and translations of a whole access: a RAM view per piece, in VA order, or a raise."""
         s = self.space(as_nr)
         check_access_args(as_nr, va, size, access, source)
@@ -248,10 +268,13 @@ class GpuAccess:
             cur += n
         return views
 
-    def _wait_unlocked(self, s: AddressSpace, va: int, size: int, access: str, allow_stall: bool) -> None:
+    def _wait_unlocked(self, s: AddressSpace, va: int, size: int, access: str,
+                       allow_stall: bool | str) -> None:
         region = s.locked
         if region is None or not region.overlaps(va, size):
             return
+        if allow_stall == DEFER:
+            raise SimAccessStalled(s.nr, va, size)
         what = (f"AS{s.nr} GPU {access} of [{va:#x}, {va + size:#x}) is an access to locked region "
                 f"[{region.base:#x}, {region.end:#x})")
         if not allow_stall:

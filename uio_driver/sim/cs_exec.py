@@ -56,7 +56,8 @@ from typing import TYPE_CHECKING
 from ..errors import BadAddress, InvalidArgument
 from . import cs_decode as isa
 from . import csf_iface as ci
-from .clock import NS_PER_S
+from .access import DEFER, STALL_RETRY_NS, SimAccessStalled
+from .cs_events import CsEvents
 from .cs_state import (
     GROUP_HEADER_SIZE,
     STALL_FAULT,
@@ -85,20 +86,20 @@ FETCH_MAX = 0x200
 L2_RETRY_NS = 1_000_000
 _PAGE = 0x1000
 
-
-
 #: A stream blocked only on async ops due within this much virtual time publishes EXTRACT when it
 #: resumes instead of now (the firmware publishes after an instruction or a batch; a long wait such
 #: as a RUN_* in flight is published at once so the host sees where the stream stands).
 PUBLISH_DEFER_NS = 10_000
 
-class CsExec(CsInterpreter):
+
+class CsExec(CsEvents, CsInterpreter):
     """The default :class:`~uio_driver.sim.mcu.CsExecutor` of :class:`~uio_driver.sim.mcu.SimMcu`.
 
     Attributes:
         streams: per started-or-stopped CS slot ``(g, s)``, its :class:`~.csf.StreamState`.
         events: every fault/fatal/OOM raised, as ``(time_ns, kind, g, s, exception_type, info)``.
         instructions: instructions executed so far (all streams). fetches: ring/stream fetches.
+        stalls: runs and op completions retried because an access stalled behind a driver LOCK.
     """
 
     def __init__(self, mcu: SimMcu) -> None:
@@ -107,6 +108,8 @@ class CsExec(CsInterpreter):
         self.events: list[tuple[int, str, int, int, int, int]] = []
         self.instructions = 0
         self.fetches = 0
+        #: Runs and async-op completions retried because an access stalled behind a driver LOCK.
+        self.stalls = 0
         self._restored: dict[tuple[int, int], StreamState] = {}
         self._active: StreamState | None = None
         self._group_events: dict[int, int] = {}
@@ -338,11 +341,6 @@ class CsExec(CsInterpreter):
         if st.running and st.run_event is None and self._active is not st and st.run_cb is not None:
             st.run_event = self.sim.clock.schedule(self.config.cs_wake_latency_ns, st.run_cb, "CS run")
 
-    def _run_now(self, st: StreamState) -> None:
-        if st.run_event is not None and self._active is None:
-            st.run_event.cancel()
-            self._run_guarded(st)
-
     def _resume_now(self, st: StreamState) -> None:
         """Run ``st`` at once (an async op it waited for completed), or schedule it as a kick would."""
         if st.run_event is not None:
@@ -381,9 +379,11 @@ class CsExec(CsInterpreter):
         ring, ring_lo, ring_hi = st.ring_cache  # ring words for offsets [lo, hi), kept across runs
         sub, sub_va, sub_end = b"", 0, 0
         executed = word = 0
+        fetched = False
         self._active = st
         try:
             while executed < budget:
+                fetched = False
                 if st.stall or st.fatal:
                     return executed, False
                 frames = st.frames
@@ -411,6 +411,7 @@ class CsExec(CsInterpreter):
                         st.ring_cache = (ring, ring_lo, ring_hi)
                     word = _U64(ring, extract - ring_lo)[0]
                     st.extract = extract + 8
+                fetched = True
                 st.cur = va
                 st.block = 0
                 executed += 1
@@ -426,6 +427,16 @@ class CsExec(CsInterpreter):
         except TilerOom as oom:
             st.rewind()
             self._raise_oom(st, oom)
+            return executed, False
+        except SimAccessStalled:
+            # The fetch or the instruction's access stalls behind a driver LOCK (§3.3): the
+            # instruction (if it was fetched) runs again once the region is unlocked.
+            self.stalls += 1
+            if fetched:
+                st.rewind()
+                executed -= 1
+            if st.run_cb is not None and st.run_event is None:
+                st.run_event = self.sim.clock.schedule(STALL_RETRY_NS, st.run_cb, "CS run (stalled)")
             return executed, False
         except IndexError:
             self._deliver(st, CsException(isa.EXC_CS_INVALID_INSTRUCTION, st.cur, fatal=True, data=word >> 56,
@@ -453,7 +464,7 @@ class CsExec(CsInterpreter):
         size -= size % 8
         self.fetches += 1
         try:
-            return self.sim.mmu.gpu_read(st.as_nr, va, size)
+            return self.sim.mmu.gpu_read(st.as_nr, va, size, allow_stall=DEFER)
         except SimGpuFault as fault:
             exc = _mmu_exception(fault)
             exc.fetch = True
@@ -461,7 +472,7 @@ class CsExec(CsInterpreter):
             if ahead <= 0:
                 raise exc from None
             st.pending_fetch = exc  # the instructions before the fault still run first
-            return self.sim.mmu.gpu_read(st.as_nr, va, ahead)
+            return self.sim.mmu.gpu_read(st.as_nr, va, ahead, allow_stall=DEFER)
         except (BadAddress, InvalidArgument) as err:
             raise CsException(isa.EXC_ADDR_RANGE_FAULT, va, reason=str(err), fetch=True) from None
 
@@ -490,8 +501,8 @@ class CsExec(CsInterpreter):
         if not st.ops:
             return False
         horizon = self.sim.clock.now_ns() + PUBLISH_DEFER_NS
-        return all(op.started and not op.hung and op.event is not None and op.due <= horizon
-                   for op in st.ops)
+        return all(op.started and not op.hung and op.event is not None and op.due is not None
+                   and op.due <= horizon for op in st.ops)
 
     # -- publishing -----------------------------------------------------------------------------------------
 
@@ -516,147 +527,3 @@ class CsExec(CsInterpreter):
         out.status_req_resource, out.status_blocked_reason, out.status_wait = st.req_resource, reason, wait
         out.status_wait_sync_ptr = ptr
         out.status_wait_sync_value, out.status_wait_sync_value_hi = value & 0xFFFFFFFF, value >> 32
-
-    # -- idle and progress ----------------------------------------------------------------------------------
-
-    def _is_idle(self, st: StreamState) -> bool:
-        return st.idle_now(st.cs_slot.out.ack if st.cs_slot is not None else 0)
-
-    def _mark_busy(self, st: StreamState) -> None:
-        """New work arrived: the stream (and its group) is busy until a run finds it idle again."""
-        if st.idle and st.extract < st.insert and not st.fatal:
-            st.idle = False
-            self.mcu.csg[st.g].out.status_state &= ~ci.CSG_STATUS_STATE_IDLE
-
-    def _update_idle(self, st: StreamState) -> None:
-        idle = self._is_idle(st)
-        if idle == st.idle:
-            return
-        st.idle = idle
-        slot = self.mcu.csg[st.g]
-        if not idle:
-            slot.out.status_state &= ~ci.CSG_STATUS_STATE_IDLE
-            return
-        group = [self.streams.get((st.g, cs.index)) for cs in slot.streams]
-        if all(other is None or not other.running or other.idle for other in group):
-            slot.out.status_state |= ci.CSG_STATUS_STATE_IDLE
-            # every started CS of the group is idle (§9.4): raised with the run's other events
-            self._group_events[st.g] = self._group_events.get(st.g, 0) | ci.CSG_IDLE
-
-    def _progress_timeout_ns(self) -> int:
-        """GLB progress_timer x 1024 GPU cycles in virtual ns (§4.2, §7.8); 0 = disabled."""
-        cycles = self.mcu.glb.progress_timer * 1024
-        return -(-cycles * NS_PER_S // self.sim.config.gpu_clock_hz) if cycles else 0
-
-    def _arm_progress(self, st: StreamState) -> None:
-        timeout = self._progress_timeout_ns()
-        if (not timeout or st.idle or st.stall or st.fatal or not st.running or st.progress_reported
-                or st.progress_event is not None):
-            return
-        due = max(self.sim.clock.now_ns(), st.last_progress_ns + timeout)
-        st.progress_event = self.sim.clock.schedule_at(
-            due, lambda: self.mcu.run_guarded(lambda: self._progress_check(st)), "CS progress timer")
-
-    def _progress_check(self, st: StreamState) -> None:
-        st.progress_event = None
-        timeout = self._progress_timeout_ns()
-        if not timeout or st.idle or st.stall or st.fatal or not st.running or st.progress_reported:
-            return
-        if self.sim.clock.now_ns() - st.last_progress_ns < timeout:
-            self._arm_progress(st)
-            return
-        st.progress_reported = True
-        self.events.append((self.sim.clock.now_ns(), "progress-timer", st.g, st.s, 0, st.cmd_ptr()))
-        self.mcu.csg[st.g].signal_event(ci.CSG_PROGRESS_TIMER_EVENT)
-
-    # -- wake-ups -------------------------------------------------------------------------------------------
-
-    def _arm_sync_poll(self) -> None:
-        period = self.config.sync_poll_ns
-        if self._poll_event is None and period:
-            self._poll_event = self.sim.clock.schedule(period, self._sync_poll, "CS sync-wait poll")
-
-    def _sync_poll(self) -> None:
-        """Sync objects may change behind the firmware's back (the host CPU): look again (§5.2)."""
-        self._poll_event = None
-        for st in self.streams.values():
-            if st.running and st.block == isa.BLOCKED_SYNC_WAIT:
-                self._kick(st)
-
-    def _sync_updated(self, st: StreamState) -> None:
-        # §9.4: SYNC_UPDATE after any sync-object write of the group; writes made during a run are
-        # reported once at its end (same virtual instant), so a batch of jobs raises one event.
-        self._group_events[st.g] = self._group_events.get(st.g, 0) | ci.CSG_SYNC_UPDATE
-        if self._active is None:
-            self._flush_group_events()
-        for other in self.streams.values():
-            if other.running and other.block == isa.BLOCKED_SYNC_WAIT:
-                self._kick(other)
-
-    def _flush_group_events(self) -> None:
-        """Raise the CSG events collected during a run: one ACK update and interrupt per group."""
-        while self._group_events:
-            g, bits = self._group_events.popitem()
-            if g < len(self.mcu.csg):
-                self.mcu.csg[g].signal_event(bits)
-
-    def _progress_changed(self, st: StreamState) -> None:
-        for other in self.streams.values():
-            if other.running and other.g == st.g and other.block == isa.BLOCKED_PROGRESS_WAIT:
-                self._kick(other)
-
-    def _heap_released(self) -> None:
-        for other in self.streams.values():
-            if other.oom_wait:
-                other.oom_wait = False
-                self._kick(other)
-
-    def stream_progress(self, g: int, queue: int) -> int:
-        st = self.streams.get((g, queue))
-        return st.progress if st is not None else 0
-
-    # -- faults, fatal errors, tiler OOM --------------------------------------------------------------------
-
-    def _deliver(self, st: StreamState, exc: CsException) -> None:
-        """Report CS_FAULT or CS_FATAL (§9.6): output fields, ACK bit, cs_irq_req, JOB IRQ bit g."""
-        cs, slot = st.cs_slot, self.mcu.csg[st.g]
-        now = self.sim.clock.now_ns()
-        if cs is None:
-            return
-        if exc.fatal:
-            st.fatal = True
-            for op in st.ops:
-                if op.event is not None:
-                    op.event.cancel()  # the stream is dead: nothing it issued completes
-                    op.event = None
-            cs.out.fatal, cs.out.fatal_info = exc.exception_type | exc.data << 8, exc.info
-            kind, bit = "fatal", ci.CS_FATAL
-        else:
-            st.error = True  # error state until ERROR_BARRIER (§1.7)
-            if st.stall & STALL_FAULT:
-                self.sim.note(f"CS{st.g}.{st.s}: fault {exc.exception_type:#x} at {exc.info:#x} while an "
-                              "earlier fault is unacknowledged: not reported")
-                return
-            st.stall |= STALL_FAULT
-            st.fetch_fault = exc.fetch and bool(st.frames)
-            cs.out.fault, cs.out.fault_info = exc.exception_type | exc.data << 8, exc.info
-            kind, bit = "fault", ci.CS_FAULT
-        self.events.append((now, kind, st.g, st.s, exc.exception_type, exc.info))
-        self.sim.note(f"CS{st.g}.{st.s} {kind} {exc.exception_type:#04x} at {exc.info:#x}: {exc.reason}")
-        self._settle(st, 0, False)
-        slot.signal_cs_event(st.s, bit)
-
-    def _raise_oom(self, st: StreamState, oom: TilerOom) -> None:
-        """TILER_OOM (§7.7): heap_address and the pass counters, ACK bit 26, IRQ; the pass waits."""
-        cs = st.cs_slot
-        if cs is None:
-            return
-        st.stall |= STALL_OOM
-        st.oom_ctx = oom.ctx_va
-        out = cs.out
-        out.heap_address = oom.ctx_va
-        ctx = oom.ctx
-        out.heap_vt_start, out.heap_vt_end, out.heap_frag_end = ctx.vt_start, ctx.vt_end, ctx.frag_end
-        self.events.append((self.sim.clock.now_ns(), "tiler-oom", st.g, st.s, 0, oom.ctx_va))
-        self._settle(st, 0, False)
-        self.mcu.csg[st.g].signal_cs_event(st.s, ci.CS_TILER_OOM)

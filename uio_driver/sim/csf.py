@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 from ..errors import BadAddress, InvalidArgument
 from . import cs_decode as isa
 from . import heap
+from .access import DEFER, STALL_RETRY_NS, SimAccessStalled
 from .cs_state import M32, M64, AsyncOp, CsException, StreamState, TilerOom
 from .walker import GPU_BUS_FAULT, SimGpuFault
 
@@ -57,6 +58,8 @@ class CsInterpreter(ABC):
     Subclass services used here: ``_kick``, ``_sync_updated``, ``_progress_changed``,
     ``_heap_released``, ``_deliver`` (a :class:`CsException` raised outside the instruction loop).
     """
+
+    stalls: int
 
     def __init__(self, mcu: SimMcu) -> None:
         self.mcu = mcu
@@ -94,8 +97,8 @@ class CsInterpreter(ABC):
         """Run ``st`` again soon (it may be able to make progress)."""
 
     @abstractmethod
-    def _run_now(self, st: StreamState) -> None:
-        """Run ``st`` now if it was woken (outside any run)."""
+    def _resume_now(self, st: StreamState) -> None:
+        """Run ``st`` at once (an op it waited for completed), or soon if a run is in progress."""
 
     @abstractmethod
     def _sync_updated(self, st: StreamState) -> None:
@@ -121,7 +124,7 @@ class CsInterpreter(ABC):
 
     def _read(self, st: StreamState, va: int, size: int) -> bytes:
         try:
-            return self.sim.mmu.gpu_read(st.as_nr, va, size)
+            return self.sim.mmu.gpu_read(st.as_nr, va, size, allow_stall=DEFER)
         except SimGpuFault as fault:
             raise _mmu_exception(fault) from None
         except (BadAddress, InvalidArgument) as err:
@@ -129,7 +132,7 @@ class CsInterpreter(ABC):
 
     def _write(self, st: StreamState, va: int, data: bytes) -> None:
         try:
-            self.sim.mmu.gpu_write(st.as_nr, va, data)
+            self.sim.mmu.gpu_write(st.as_nr, va, data, allow_stall=DEFER)
         except SimGpuFault as fault:
             raise _mmu_exception(fault) from None
         except (BadAddress, InvalidArgument) as err:
@@ -182,12 +185,23 @@ class CsInterpreter(ABC):
             self._resume_now(st)  # the front end resumes as soon as the entry clears
 
     def _complete_op(self, st: StreamState, op: AsyncOp, *, kick: bool = True) -> None:
-        """Apply the op's effect, signal its entry, start ops it was holding, wake the stream."""
-        st.ops.remove(op)
+        """Apply the op's effect, signal its entry, start ops it was holding, wake the stream.
+
+        An effect whose memory access stalls behind a driver LOCK completes a little later instead.
+        """
         try:
             self._effect(st, op)
         except CsException as exc:
+            st.ops.remove(op)
             self._deliver(st, exc)
+        except SimAccessStalled:
+            self.stalls += 1
+            op.event = self.sim.clock.schedule(
+                STALL_RETRY_NS, lambda: self.mcu.run_guarded(lambda: self._op_done(st, op)),
+                "CS async op (stalled behind a LOCK)")
+            return
+        else:
+            st.ops.remove(op)
         st.sb[op.slot] -= 1
         st.last_progress_ns = self.sim.clock.now_ns()
         st.progress_reported = False

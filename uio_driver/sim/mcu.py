@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from ..errors import FirmwareFormatError, InvalidArgument
+from .access import DEFER, STALL_RETRY_NS, SimAccessStalled
 from .clock import Event
 from .cs_exec import CsExec
 from .csf_iface import (
@@ -180,6 +181,8 @@ class SimMcu:
         self.release: FirmwareRelease | None = None
         self.iface: InterfaceMap | None = None
         self._input_range: tuple[InterfaceMap, int, int] | None = None
+        #: Firmware work retried because an access stalled behind a driver LOCK.
+        self.stalls = 0
         self.glb = GlbInterface(self)
         self.csg: list[CsgSlot] = []
         self.executor: CsExecutor = CsExec(self)
@@ -272,9 +275,10 @@ class SimMcu:
     # -- memory through AS0 ---------------------------------------------------------------------
 
     def read(self, va: int, size: int, access: str = "read") -> bytes:
-        """Read MCU memory through AS0; a fault becomes an MCU crash."""
+        """Read MCU memory through AS0; a fault becomes an MCU crash, a locked region a stall
+        (:class:`SimAccessStalled`, retried by :meth:`run_guarded`)."""
         try:
-            return self.sim.mmu.gpu_read(MCU_AS, va, size, access=access)
+            return self.sim.mmu.gpu_read(MCU_AS, va, size, access=access, allow_stall=DEFER)
         except SimGpuFault as fault:
             raise McuCrash(f"MCU {access} of {size:#x} bytes at MCU VA {va:#x} faulted: {fault}") from fault
 
@@ -287,9 +291,9 @@ class SimMcu:
         watched = self.watch.overlaps(va, len(data))
         try:
             if watched:
-                self.watch.check_before_write(va, self.sim.mmu.gpu_swap(MCU_AS, va, data))
+                self.watch.check_before_write(va, self.sim.mmu.gpu_swap(MCU_AS, va, data, allow_stall=DEFER))
             else:
-                self.sim.mmu.gpu_write(MCU_AS, va, data)
+                self.sim.mmu.gpu_write(MCU_AS, va, data, allow_stall=DEFER)
         except SimGpuFault as fault:
             raise McuCrash(f"MCU write of {len(data):#x} bytes at MCU VA {va:#x} faulted: {fault}") from fault
         self.watch.fw_wrote(va, data)
@@ -313,7 +317,7 @@ class SimMcu:
             cached = self._input_range = (iface, *iface.input_range())
         _, lo, hi = cached
         buf = bytearray(self.watch.extent)
-        buf[lo:hi] = self.read(self.iface.shared_va + lo, hi - lo)
+        buf[lo:hi] = self.read(iface.shared_va + lo, hi - lo)
         return bytes(buf)
 
     def raise_job_irq(self, bits: int) -> None:
@@ -326,11 +330,19 @@ class SimMcu:
         self.sim.violation(kind, message, register=register, value=value)
 
     def run_guarded(self, what: Callable[[], None]) -> None:
-        """Run firmware work; a crash it hits makes the MCU FATAL."""
+        """Run firmware work; a crash it hits makes the MCU FATAL.
+
+        An access that stalls behind a region the driver locked (§3.3: the hardware stalls it until
+        UNLOCK/FLUSH) makes the work run again a little later: firmware work is written to be
+        repeatable (it re-reads what it needs and skips what is already done).
+        """
         try:
             what()
         except McuCrash as crash:
             self._crash(crash.reason, crash.halt_status)
+        except SimAccessStalled as stall:
+            self.stalls += 1
+            self.sim.clock.schedule(STALL_RETRY_NS, lambda: self.run_guarded(what), f"MCU retry ({stall})")
 
     def as0_locked_over_interface(self) -> bool:
         """True when an AS0 lock covers the interface: the MCU's accesses would stall (§3.3)."""

@@ -124,6 +124,9 @@ class ProtocolWatch:
         self._compare(np.frombuffer(snap, dtype=np.uint8, count=self.extent), 0)
 
     def _compare(self, now: np.ndarray, base: int) -> None:
+        iface = self._iface
+        if iface is None:
+            return
         end = base + now.size
         shadow = self._shadow[base:end]
         diff = (now != shadow) & self._owned[base:end]
@@ -132,8 +135,8 @@ class ProtocolWatch:
         first = int(np.argmax(diff))
         expected, found = int(shadow[first]), int(now[first])
         shadow[diff] = now[diff]  # report each host write once
-        va = self._iface.shared_va + base + first
-        msg = (f"the host wrote firmware-owned memory: {self._iface.describe(va)} at MCU VA {va:#x} holds "
+        va = iface.shared_va + base + first
+        msg = (f"the host wrote firmware-owned memory: {iface.describe(va)} at MCU VA {va:#x} holds "
                f"byte {found:#04x}, the firmware wrote {expected:#04x} (the host never writes output or "
                "control blocks, §4, §9.1)")
         self.mcu.violation("fw-owned-write", msg, value=found)

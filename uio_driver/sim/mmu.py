@@ -29,7 +29,10 @@ synchronous call cannot wait for the driver, so the model's choice is: by defaul
 ``"locked-access"`` violation (strict: SimProtocolError "access to locked region"; non-strict: recorded,
 then the access proceeds as if it had won the race); with ``allow_stall=True`` (test hook) the access
 waits in virtual time — running scheduled events, e.g. an UNLOCK already in flight — until the lock
-is released, or raises Timeout after :attr:`SimMmu.stall_timeout_ns` with nothing transferred.
+is released, or raises Timeout after :attr:`SimMmu.stall_timeout_ns` with nothing transferred; with
+``allow_stall="defer"`` (the simulated firmware: MCU interface accesses and command streams) it raises
+:class:`~uio_driver.sim.access.SimAccessStalled` and the firmware retries the work after
+``STALL_RETRY_NS`` of virtual time, so a job keeps running across the driver's table updates.
 
 Other models still subscribe to the hooks (``on_update``, ``on_lock``, ``on_unlock``, ``on_flush``,
 ``on_reset``) through :meth:`SimMmu.add_listener`; the TLB maintenance is one such listener.
