@@ -118,6 +118,14 @@ class GpuAccess:
         views = self._prepare(as_nr, va, size, access, source, allow_stall)
         return bytes(views[0]) if len(views) == 1 else b"".join(views)
 
+    def gpu_read_into(self, as_nr: int, va: int, out: memoryview, *, access: str = "read", source: int = 0,
+                      allow_stall: bool | str = False) -> None:
+        """:meth:`gpu_read` of ``len(out)`` bytes straight into ``out`` (no intermediate copy)."""
+        off = 0
+        for view in self._prepare(as_nr, va, out.nbytes, access, source, allow_stall):
+            out[off:off + view.nbytes] = view
+            off += view.nbytes
+
     def gpu_write(self, as_nr: int, va: int, data: bytes | bytearray | memoryview, *, source: int = 0,
                   allow_stall: bool | str = False) -> None:
         """Write ``data`` at ``va`` through address space ``as_nr`` as the GPU would.

@@ -177,15 +177,15 @@ class CsgSlot:
     def _write_cs(self, cs: CsSlot) -> None:
         self.mcu.write(cs.map.output_va, bytes(cs.out))
 
-    def _input(self, snap: bytes) -> CsgInput:
+    def _input(self, snap: bytes | bytearray) -> CsgInput:
         return CsgInput.from_buffer_copy(snap, self.map.input_va - self.mcu.layout().shared_va)
 
-    def _cs_input(self, snap: bytes, cs: CsSlot) -> CsInput:
+    def _cs_input(self, snap: bytes | bytearray, cs: CsSlot) -> CsInput:
         return CsInput.from_buffer_copy(snap, cs.map.input_va - self.mcu.layout().shared_va)
 
     # -- processing -------------------------------------------------------------------------------
 
-    def process(self, snap: bytes) -> None:
+    def process(self, snap: bytes | bytearray) -> None:
         """Handle this slot after its GLB doorbell bit toggled (§9.4)."""
         inp = self._input(snap)
         old_ack, old_irq = self.out.ack, self.out.cs_irq_req
@@ -202,7 +202,7 @@ class CsgSlot:
         if (old_ack ^ self.out.ack) & ack_irq_mask or old_irq != self.out.cs_irq_req:
             self.mcu.raise_job_irq(1 << self.index)
 
-    def _cs_doorbells(self, inp: CsgInput, snap: bytes) -> None:
+    def _cs_doorbells(self, inp: CsgInput, snap: bytes | bytearray) -> None:
         pending = inp.doorbell_req ^ self.out.doorbell_ack
         valid = (1 << len(self.streams)) - 1
         if pending & ~valid:
@@ -213,7 +213,7 @@ class CsgSlot:
             self._cs_request(self.streams[s], snap, starting=False)
         self.out.doorbell_ack ^= pending
 
-    def _cs_request(self, cs: CsSlot, snap: bytes, *, starting: bool) -> None:
+    def _cs_request(self, cs: CsSlot, snap: bytes | bytearray, *, starting: bool) -> None:
         """Read CS s's input and apply its REQ (§9.5 first bullet): value bits, EXTRACT_EVENT, STATE."""
         inp = self._cs_input(snap, cs)
         cs.latched = inp
@@ -276,7 +276,7 @@ class CsgSlot:
 
     # -- STATE --------------------------------------------------------------------------------------
 
-    def _state_request(self, inp: CsgInput, snap: bytes) -> None:
+    def _state_request(self, inp: CsgInput, snap: bytes | bytearray) -> None:
         mcu, g = self.mcu, self.index
         want, have = inp.req & CSG_STATE_MASK, self.out.ack & CSG_STATE_MASK
         if want == have:
@@ -307,17 +307,17 @@ class CsgSlot:
         faults = self.mcu.faults
         return bool(faults.never_ack_csg & bits) and bool(faults.never_ack_csg_slots >> self.index & 1)
 
-    def _start(self, inp: CsgInput, snap: bytes) -> None:
+    def _start(self, inp: CsgInput, snap: bytes | bytearray) -> None:
         self.latched = inp
         self._latch_endpoints(inp)
         for cs in self.streams:
             self._cs_request(cs, snap, starting=True)
 
-    def _resume(self, inp: CsgInput, snap: bytes) -> None:
+    def _resume(self, inp: CsgInput, snap: bytes | bytearray) -> None:
         self._restore(inp)
         self._start(inp, snap)
 
-    def _suspend(self, inp: CsgInput, snap: bytes) -> None:
+    def _suspend(self, inp: CsgInput, snap: bytes | bytearray) -> None:
         was_running = [cs.running for cs in self.streams]
         for cs in self.streams:
             if cs.running:
@@ -378,7 +378,7 @@ class CsgSlot:
         if hook is not None:
             hook(self.index, *args)
 
-    def _terminate(self, inp: CsgInput, snap: bytes) -> None:
+    def _terminate(self, inp: CsgInput, snap: bytes | bytearray) -> None:
         for cs in self.streams:
             if cs.running:
                 self._stop_cs(cs)
@@ -393,7 +393,7 @@ class CsgSlot:
 
     # -- toggles ------------------------------------------------------------------------------------
 
-    def _toggle_requests(self, inp: CsgInput, snap: bytes) -> None:
+    def _toggle_requests(self, inp: CsgInput, snap: bytes | bytearray) -> None:
         pending = (inp.req ^ self.out.ack) & CSG_TOGGLE_MASK
         lost = self.outstanding_toggles & ~pending
         self.outstanding_toggles &= pending

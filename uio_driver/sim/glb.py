@@ -128,12 +128,12 @@ class GlbInterface:
 
     # -- doorbell 0 --------------------------------------------------------------------------------
 
-    def input_block(self, snap: bytes) -> GlbInput:
+    def input_block(self, snap: bytes | bytearray) -> GlbInput:
         """The GLB input block inside a :meth:`SimMcu.snapshot`."""
         iface = self.mcu.layout()
         return GlbInput.from_buffer_copy(snap, iface.glb_input_va - iface.shared_va)
 
-    def process(self, snap: bytes) -> None:
+    def process(self, snap: bytes | bytearray) -> None:
         """Answer a doorbell-0 ring (§7.3 step 1, §9.3)."""
         mcu = self.mcu
         inp = self.input_block(snap)
@@ -216,7 +216,7 @@ class GlbInterface:
             self.mcu.sim.note(f"GLB_REQ {glb_bit_names(bits)} is not modelled by the simulated firmware: "
                               "no ACK")
 
-    def _csg_doorbells(self, inp: GlbInput, snap: bytes) -> None:
+    def _csg_doorbells(self, inp: GlbInput, snap: bytes | bytearray) -> None:
         """Process the CSG slots whose doorbell bit toggled, then mirror the bits (§4.5, §9.3)."""
         mcu = self.mcu
         pending = inp.doorbell_req ^ self.out.doorbell_ack

@@ -180,7 +180,7 @@ class SimMcu:
         self.state = McuState.DISABLED
         self.release: FirmwareRelease | None = None
         self.iface: InterfaceMap | None = None
-        self._input_range: tuple[InterfaceMap, int, int] | None = None
+        self._input_snap: tuple[InterfaceMap, int, int, bytearray] | None = None
         #: Firmware work retried because an access stalled behind a driver LOCK.
         self.stalls = 0
         self.glb = GlbInterface(self)
@@ -303,22 +303,28 @@ class SimMcu:
         shared_va = SHARED_SECTION_VA if self.iface is None else self.iface.shared_va
         return self.read(shared_va, self.watch.extent)
 
-    def input_snapshot(self) -> bytes:
+    def input_snapshot(self) -> bytearray:
         """Like :meth:`snapshot`, but only the host-written input blocks are read (the rest is zero).
 
-        Answering a doorbell needs only what the host wrote. Host writes to firmware-owned blocks
-        are caught by the protocol watchdog's shadow check (one watchdog period later at most).
+        Answering a doorbell needs only what the host wrote; host writes to firmware-owned bytes
+        are caught before the firmware overwrites them and by the protocol watchdog. The returned
+        buffer is reused by the next call.
         """
         iface = self.iface
         if iface is None:
-            return self.snapshot()
-        cached = self._input_range
+            return bytearray(self.snapshot())
+        cached = self._input_snap
         if cached is None or cached[0] is not iface:
-            cached = self._input_range = (iface, *iface.input_range())
-        _, lo, hi = cached
-        buf = bytearray(self.watch.extent)
-        buf[lo:hi] = self.read(iface.shared_va + lo, hi - lo)
-        return bytes(buf)
+            lo, hi = iface.input_range()
+            cached = self._input_snap = (iface, lo, hi, bytearray(self.watch.extent))
+        _, lo, hi, buf = cached
+        try:
+            self.sim.mmu.gpu_read_into(MCU_AS, iface.shared_va + lo, memoryview(buf)[lo:hi],
+                                       allow_stall=DEFER)
+        except SimGpuFault as fault:
+            raise McuCrash(f"MCU read of its input blocks at MCU VA {iface.shared_va + lo:#x} faulted: "
+                           f"{fault}") from fault
+        return buf
 
     def raise_job_irq(self, bits: int) -> None:
         """Raise JOB_IRQ bits (after the ACK words were written, §7.3, §9.7)."""

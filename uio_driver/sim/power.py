@@ -112,6 +112,7 @@ class PowerController:
             "STACK": lambda: cfg.stack_present,
         }
         self.domains = {lay.name: PowerDomain(lay, present[lay.name]) for lay in DOMAIN_LAYOUTS}
+        self._l2 = self.domains["L2"]
 
     @property
     def l2(self) -> PowerDomain:
@@ -123,10 +124,15 @@ class PowerController:
         return any(d.transitions for d in self.domains.values())
 
     def l2_ready(self) -> bool:
-        """True when every present L2 slice group is powered (L2_READY == L2_PRESENT)."""
-        l2 = self.l2
-        present = l2.present()
-        return present != 0 and l2.ready & present == present and not l2.trans & present
+        """True when every present L2 slice group is powered (L2_READY == L2_PRESENT).
+
+        Checked before every GPU memory access, so it reads the fields directly.
+        """
+        l2 = self._l2
+        present = self._sim.config.l2_present
+        if not present or l2.ready & present != present:
+            return False
+        return not l2.transitions or not l2.trans & present
 
     # -- registers -----------------------------------------------------------------------------
 

@@ -518,6 +518,10 @@ def identity_translation(va: int, oas: int) -> SimTranslation | WalkFault:
 def check_access_args(as_nr: int, va: int, size: int, access: str, source: int) -> None:
     """Refuse a malformed GPU access (InvalidArgument): non-integer or out-of-range VA/size,
     an unknown access type, a SOURCE_ID wider than FAULTSTATUS bits 31:16."""
+    if (type(va) is int and type(size) is int and type(source) is int  # noqa: E721 - bool is not int here
+            and 0 <= va and 0 <= size and va + size <= _U64_LIMIT and access in ACCESS_TYPES
+            and 0 <= source <= 0xFFFF):
+        return  # the common case, checked in one expression
     if not (type(va) is int and type(size) is int and type(source) is int):  # noqa: E721 - bool is not int here
         for label, v in (("VA", va), ("size", size), ("source", source)):
             if isinstance(v, bool) or not isinstance(v, int):
