@@ -11,38 +11,13 @@ job) and ``submit_host`` (appending a job to the ring). ``--check`` exits 1 when
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from uio_driver import bench
-from uio_driver.bench import submit
-from uio_driver.cli.common import print_json
+from uio_driver.bench import script, submit
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=submit.DESCRIPTION)
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--check", action="store_true", help="exit 1 if a goal is missed")
-    submit.add_arguments(parser)
-    args = parser.parse_args(argv)
-    cases = submit.run(args)
-    if args.json:
-        print_json(bench.to_json(submit.NAME, cases))
-    else:
-        for c in cases:
-            met = {True: "met", False: "MISSED", None: "-"}[c.extra.get("goal_met")]
-            cpu = bench.format_time(c.extra.get("cpu_s"))
-            print(f"{c.case:12s} {bench.format_time(c.ours):>9s} (cpu {cpu:>9s})  {c.baseline_name}: "
-                  f"{bench.format_time(c.baseline):>9s}  goal {c.goal or '-'} ({met})")
-            if "profile" in c.extra:
-                p = c.extra["profile"]
-                print(f"{'':12s} profile: simulator {p['simulator_share']:.0%}, "
-                      f"driver {p['driver_share']:.0%}, other {p['other_share']:.0%}")
-    missed = [c.case for c in cases if c.extra.get("goal_met") is False]
-    if args.check and missed:
-        print(f"goal missed: {', '.join(missed)}", file=sys.stderr)
-        return 1
-    return 0
+    return script.main(submit, argv)
 
 
 if __name__ == "__main__":
