@@ -22,6 +22,7 @@ from test_sim_mcu_rig import (
     MCU_CONTROL,
     MCU_STATUS,
     MMU_IRQ_RAWSTAT,
+    NO_BLOB,
     PTE_RO,
     SHARED,
     McuRig,
@@ -86,7 +87,7 @@ def test_synthetic_boot_publishes_the_interface_then_raises_job_irq_31(rig):
     ("arm-arch12.8", 0x030D0000, 2), ("arm-arch13.8", 0x030D0000, 2)])
 def test_each_arm_release_boots_with_its_interface_version(rig, name, version, prfcnt_features):
     if not BLOBS[name].exists():
-        pytest.skip(f"needs the Arm blob {BLOBS[name]}")
+        pytest.skip(f"{NO_BLOB}: {BLOBS[name]}")
     image = BLOBS[name].read_bytes()
     rig.boot(image)
     check_published_interface(rig, version, prfcnt_features)

@@ -9,7 +9,7 @@ hooks of §9.7 must make the driver fail with panthor's diagnostics.
 from __future__ import annotations
 
 import pytest
-from test_sim_mcu_rig import BLOBS
+from test_sim_mcu_rig import BLOBS, NO_BLOB
 
 from uio_driver.errors import HardwareFault, MaliError
 from uio_driver.firmware.device import CsfFirmware
@@ -73,7 +73,7 @@ def test_driver_ping_and_resets(drv):
 @pytest.mark.parametrize("name,version", [("arm-arch10.8", 0x01050000), ("arm-arch10.8-2024-05", 0x01010000)])
 def test_driver_boots_each_g610_release(name, version):
     if not BLOBS[name].exists():
-        pytest.skip(f"needs the Arm blob {BLOBS[name]}")
+        pytest.skip(f"{NO_BLOB}: {BLOBS[name]}")
     drv = Driver(str(BLOBS[name]))
     try:
         info = drv.fw.start()

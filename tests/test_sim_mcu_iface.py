@@ -8,7 +8,7 @@ import hashlib
 import struct
 
 import pytest
-from test_sim_mcu_rig import BLOBS, SHARED, iface_sections, synthetic_image
+from test_sim_mcu_rig import BLOBS, NO_BLOB, SHARED, iface_sections, synthetic_image
 
 from uio_driver.errors import FirmwareFormatError
 from uio_driver.sim import csf_iface as ci
@@ -79,7 +79,7 @@ def _arm_shared_image() -> bytes:
 
 
 @pytest.mark.skipif(not BLOBS["arm-arch10.8"].exists(),
-                    reason="needs the Arm arch10.8 blob in /work/shared/firmware")
+                    reason=NO_BLOB)
 def test_parse_interface_of_the_arm_image_gives_the_reference_map():
     m = ci.parse_interface(_arm_shared_image())
     assert (m.glb_input_va, m.glb_output_va, m.group_num, m.group_stride) == (0x04002000, 0x04006000, 8, 0xA0)
@@ -145,7 +145,7 @@ EXPECTED_SHARED = {"arm-arch10.8-2024-05": 0xC000}
 def test_each_arm_release_is_identified_by_its_code_section(name):
     path = BLOBS[name]
     if not path.exists():
-        pytest.skip(f"needs the Arm blob {path}")
+        pytest.skip(f"{NO_BLOB}: {path}")
     image = path.read_bytes()
     code = next(s for s in iface_sections(image) if s.flags & 4)  # the EX section
     assert code.va_start == 0x00800000

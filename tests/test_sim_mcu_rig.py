@@ -23,13 +23,16 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from pathlib import Path
+
+from blobs import SHARED_FIRMWARE_ENV, shared_firmware_root
 
 from uio_driver.platform.dma import DmaBuffer
 from uio_driver.sim.mcu import SimMcu
 from uio_driver.sim.platform import SimPlatform
 
-FIRMWARE_ROOT = Path("/work/shared/firmware")
+FIRMWARE_ROOT = shared_firmware_root()
+#: Why a test that needs an Arm blob is skipped (the project never contains one).
+NO_BLOB = f"the Arm firmware blob is not available (set {SHARED_FIRMWARE_ENV} to the shared/firmware tree)"
 BLOBS = {
     "arm-arch10.8": FIRMWARE_ROOT / "arm/mali/arch10.8/mali_csffw.bin",
     "arm-arch10.8-2024-05": FIRMWARE_ROOT / "history/arch10.8-2024-05/mali_csffw.bin",
