@@ -37,6 +37,7 @@ from test_sim_mcu_rig import (
     TABLE,
     TRANSCFG_RK3588,
     McuRig,
+    VaBuffers,
     cs_in,
     cs_out,
     csg_in,
@@ -258,11 +259,12 @@ def panthor_job(latest_flush: int, stream_addr: int, stream_size: int, sync_addr
 # -- rig ---------------------------------------------------------------------------------------------------
 
 
-class GpuVm:
+class GpuVm(VaBuffers):
     """A group VM: its own 4-level tables, pages mapped uncached/no-exec like panthor's kernel objects."""
 
     def __init__(self, rig: McuRig) -> None:
         self.rig = rig
+        self.space = "GPU"
         self.root = rig.dma.alloc(0x1000, name="group vm root").phys
         self.tables: dict[tuple[int, int], int] = {}
         self.buffers: dict[int, DmaBuffer] = {}
@@ -291,31 +293,9 @@ class GpuVm:
         self.buffers[va] = buf
         return buf
 
-    def _locate(self, va: int) -> tuple[DmaBuffer, int]:
-        for base, buf in self.buffers.items():
-            if base <= va < base + buf.size:
-                return buf, va - base
-        raise KeyError(f"GPU VA {va:#x} is not mapped by the rig")
-
     def write_words(self, va: int, words: list[int]) -> None:
         buf, off = self._locate(va)
         buf.write(off, struct.pack(f"<{len(words)}Q", *words))
-
-    def rd32(self, va: int) -> int:
-        buf, off = self._locate(va)
-        return struct.unpack("<I", buf.read(off, 4))[0]
-
-    def rd64(self, va: int) -> int:
-        buf, off = self._locate(va)
-        return struct.unpack("<Q", buf.read(off, 8))[0]
-
-    def wr32(self, va: int, value: int) -> None:
-        buf, off = self._locate(va)
-        buf.write(off, struct.pack("<I", value))
-
-    def wr64(self, va: int, value: int) -> None:
-        buf, off = self._locate(va)
-        buf.write(off, struct.pack("<Q", value))
 
 
 @dataclass

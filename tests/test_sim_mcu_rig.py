@@ -128,7 +128,36 @@ def synthetic_image(**kwargs: object) -> bytes:
     return build_synthetic_image(**kwargs)  # type: ignore[arg-type]
 
 
-class McuRig:
+class VaBuffers:
+    """CPU access, by VA, to the DMA buffers a rig mapped (``buffers``: VA of each buffer → buffer)."""
+
+    buffers: dict[int, DmaBuffer]
+    space = "MCU"
+
+    def _locate(self, va: int) -> tuple[DmaBuffer, int]:
+        for base, buf in self.buffers.items():
+            if base <= va < base + buf.size:
+                return buf, va - base
+        raise KeyError(f"{self.space} VA {va:#x} is not mapped by the rig")
+
+    def rd32(self, va: int) -> int:
+        buf, off = self._locate(va)
+        return struct.unpack("<I", buf.read(off, 4))[0]
+
+    def rd64(self, va: int) -> int:
+        buf, off = self._locate(va)
+        return struct.unpack("<Q", buf.read(off, 8))[0]
+
+    def wr32(self, va: int, value: int) -> None:
+        buf, off = self._locate(va)
+        buf.write(off, struct.pack("<I", value))
+
+    def wr64(self, va: int, value: int) -> None:
+        buf, off = self._locate(va)
+        buf.write(off, struct.pack("<Q", value))
+
+
+class McuRig(VaBuffers):
     """A simulated platform with an MCU VM in AS0, written by hand like panthor does it (§3, §5.7)."""
 
     def __init__(self, *, strict: bool = True, platform: SimPlatform | None = None) -> None:
@@ -242,28 +271,6 @@ class McuRig:
             if buf is not None:
                 buf.zero()
                 buf.write(0, sec.data)
-
-    def _locate(self, va: int) -> tuple[DmaBuffer, int]:
-        for base, buf in self.buffers.items():
-            if base <= va < base + buf.size:
-                return buf, va - base
-        raise KeyError(f"MCU VA {va:#x} is not mapped by the rig")
-
-    def rd32(self, va: int) -> int:
-        buf, off = self._locate(va)
-        return struct.unpack("<I", buf.read(off, 4))[0]
-
-    def rd64(self, va: int) -> int:
-        buf, off = self._locate(va)
-        return struct.unpack("<Q", buf.read(off, 8))[0]
-
-    def wr32(self, va: int, value: int) -> None:
-        buf, off = self._locate(va)
-        buf.write(off, struct.pack("<I", value))
-
-    def wr64(self, va: int, value: int) -> None:
-        buf, off = self._locate(va)
-        buf.write(off, struct.pack("<Q", value))
 
     def ring(self, index: int = 0) -> None:
         """Ring doorbell ``index``; for doorbell 0 first clear JOB_IRQ so the next wait sees this answer."""
